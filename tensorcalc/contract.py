@@ -1,0 +1,180 @@
+"""Public contraction functions: ``einsum``, ``contract_path``, ``contract_expression``.
+
+They parse (``subscripts``), plan (``plan``) and run (``execute``); with symbolic operands
+``einsum`` builds an expression node instead.
+
+>>> import numpy as np, tensorcalc as tc
+>>> a = np.arange(6.0).reshape(2, 3)
+>>> tc.einsum("ij,kj->ik", a, a)
+array([[ 5., 14.],
+       [14., 50.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import plan as _plan
+from .errors import TensorcalcError
+from .subscripts import parse, sublists_to_subscripts
+
+
+def _split_args(args: Sequence[Any]) -> tuple[str, list[Any]]:
+    if not args:
+        raise TypeError("einsum needs subscripts and operands")
+    if isinstance(args[0], str):
+        return args[0], list(args[1:])
+    return sublists_to_subscripts(args)
+
+
+def _is_symbolic(operands: Sequence[Any]) -> bool:
+    try:
+        from .expr import Expr
+    except ImportError:  # the expression layer is optional for pure contraction
+        return False
+    return any(isinstance(op, Expr) for op in operands)
+
+
+def einsum(
+    *args: Any,
+    out: np.ndarray | None = None,
+    optimize: Any = "auto",
+    sizes: Mapping[str, int] | None = None,
+) -> Any:
+    """Evaluate an einsum exactly like ``numpy.einsum``, plus the extended output.
+
+    Extensions: a repeated output label embeds a diagonal (``"i->ii"``); an output label no
+    input carries broadcasts along it, its size given by ``sizes``. With symbolic operands
+    (``tc.var``), returns an expression instead of an array.
+
+    >>> import numpy as np, tensorcalc as tc
+    >>> tc.einsum("i->ij", np.array([1.0, 2.0]), sizes={"j": 3})
+    array([[1., 1., 1.],
+           [2., 2., 2.]])
+    """
+    subscripts, operands = _split_args(args)
+    if _is_symbolic(operands):
+        from .expr import einsum as einsum_expr
+
+        if out is not None:
+            raise TypeError("out= is not supported with symbolic operands")
+        return einsum_expr(subscripts, *operands, sizes=sizes)
+    arrays = [_as_array(op, k) for k, op in enumerate(operands)]
+    shapes = [a.shape for a in arrays]
+    dtypes = [a.dtype for a in arrays]
+
+    def build() -> Any:
+        return _plan.get_plan(parse(subscripts, shapes, sizes), dtypes, optimize)
+
+    key = _plan_key(subscripts, shapes, dtypes, sizes, optimize)
+    plan = build() if key is None else _plan.cached_plan(key, build)
+    return plan.execute(arrays, out)
+
+
+def _plan_key(subscripts: str, shapes: list, dtypes: list, sizes: Any, optimize: Any) -> tuple | None:
+    """A hashable cache key, or None when an argument cannot be hashed."""
+    if isinstance(optimize, list):
+        optimize = tuple(tuple(s) if isinstance(s, (list, tuple)) else s for s in optimize)
+    size_key = tuple(sorted(sizes.items())) if sizes else None
+    key = (subscripts, tuple(shapes), tuple(dtypes), size_key, optimize)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def contract_path(
+    subscripts: str, *operands: Any, optimize: Any = "auto", shapes: bool = False,
+    sizes: Mapping[str, int] | None = None,
+) -> tuple[list[tuple[int, ...]], Any]:
+    """The contraction order, as ``opt_einsum.contract_path`` returns it: ``(path, info)``.
+
+    Operands may be arrays or, with ``shapes=True`` (or when they are tuples), shapes.
+
+    >>> import tensorcalc as tc
+    >>> path, info = tc.contract_path("ij,jk,kl->il", (2, 30), (30, 40), (40, 5))
+    >>> path
+    [(1, 2), (0, 1)]
+    """
+    shape_list = [_as_shape(op, k, shapes) for k, op in enumerate(operands)]
+    spec = parse(subscripts, shape_list, sizes)
+    return _plan.path_info(spec, shape_list, optimize)
+
+
+class ContractExpression:
+    """A reusable contraction for fixed shapes; the plan is made once.
+
+    Thread-safe: every call allocates its own intermediates.
+
+    >>> import numpy as np, tensorcalc as tc
+    >>> f = tc.contract_expression("ij,jk->ik", (2, 2), (2, 2))
+    >>> f(np.eye(2), np.ones((2, 2)))
+    array([[1., 1.],
+           [1., 1.]])
+    """
+
+    def __init__(self, subscripts: str, shapes: Sequence[tuple[int, ...]], optimize: Any,
+                 sizes: Mapping[str, int] | None, dtype: Any) -> None:
+        self.subscripts = subscripts
+        self.shapes = [tuple(int(d) for d in s) for s in shapes]
+        self.spec = parse(subscripts, self.shapes, sizes)
+        self.optimize = optimize
+        self._dtype = np.dtype(dtype) if dtype is not None else None
+        self._plans: dict[tuple, _plan.Plan] = {}
+        if self._dtype is not None:
+            self._plans[(self._dtype,) * len(self.shapes)] = _plan.get_plan(
+                self.spec, [self._dtype] * len(self.shapes), optimize)
+
+    def __call__(self, *operands: Any, out: np.ndarray | None = None) -> np.ndarray:
+        if len(operands) != len(self.shapes):
+            raise TensorcalcError(
+                f"contract_expression({self.subscripts!r}) takes {len(self.shapes)} operands, "
+                f"got {len(operands)}"
+            )
+        arrays = [_as_array(op, k) for k, op in enumerate(operands)]
+        for k, (a, shape) in enumerate(zip(arrays, self.shapes)):
+            if a.shape != shape:
+                raise TensorcalcError(
+                    f"operand {k} has shape {a.shape} but this expression was built for {shape}"
+                )
+        key = tuple(a.dtype for a in arrays)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _plan.get_plan(self.spec, list(key), self.optimize)
+        return plan.execute(arrays, out)
+
+    def __repr__(self) -> str:
+        return f"<ContractExpression({self.subscripts!r}, shapes={self.shapes})>"
+
+
+def contract_expression(
+    subscripts: str, *shapes: Sequence[int], optimize: Any = "auto",
+    sizes: Mapping[str, int] | None = None, dtype: Any = None,
+) -> ContractExpression:
+    """Build a reusable contraction for operands of the given shapes.
+
+    >>> import numpy as np, tensorcalc as tc
+    >>> expr = tc.contract_expression("i,i->", (3,))  # doctest: +SKIP
+    """
+    return ContractExpression(subscripts, shapes, optimize, sizes, dtype)
+
+
+def _as_array(op: Any, k: int) -> np.ndarray:
+    if isinstance(op, np.ndarray):
+        return op
+    try:
+        return np.asarray(op)
+    except Exception as err:  # numpy raises many kinds for ragged input
+        raise TypeError(f"operand {k} cannot be converted to an array: {err}") from None
+
+
+def _as_shape(op: Any, k: int, shapes: bool) -> tuple[int, ...]:
+    if shapes or isinstance(op, tuple):
+        try:
+            return tuple(int(d) for d in op)
+        except (TypeError, ValueError):
+            raise TypeError(f"operand {k}: {op!r} is not a shape") from None
+    return _as_array(op, k).shape

@@ -1,0 +1,329 @@
+"""Turn a parsed einsum into a cached plan of compiled steps.
+
+opt_einsum picks the pairwise order; this module then fixes, for every step, which kernel
+runs it and the axis order of its result:
+
+* operands with repeated labels or labels no one else needs are first reduced on their own
+  (a SOP step: diagonal and sum in one strided pass);
+* a pair with contracted labels becomes a batched GEMM laid out as (batch, rows, cols), so the
+  next GEMM reads it without a transpose copy; any pair with batch labels qualifies;
+* other pairs (Hadamard products, outer products, tiny contractions) run as SOP loops;
+* the last step writes the requested output directly when it can (transposes, diagonal
+  embedding and broadcasts included), otherwise one SOP step rearranges it.
+
+>>> from tensorcalc.subscripts import parse
+>>> import numpy as np
+>>> plan = get_plan(parse("ij,jk->ik", [(2, 3), (3, 4)]), [np.dtype("f8")] * 2)
+>>> plan.describe()
+['GEMM ij,jk->ik  batch=- rows=i cols=k inner=j']
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import opt_einsum
+
+from . import _core
+from .errors import TensorcalcError
+from .fallback import einsum_numpy
+from .subscripts import Spec
+
+MAX_LOOP_DIMS = 64           # matches MAXD in csrc/_core.pxd
+GEMM_MIN_WORK = 1024         # below this many multiply-adds per batch a SOP loop is cheaper
+CORE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
+               np.dtype(np.complex64), np.dtype(np.complex128))
+
+_ROLE = {"batch": 0, "rows": 1, "cols": 2, "inner": 3}
+
+
+class Plan:
+    """A compiled plan: steps for the core, run on arrays of one shape signature."""
+
+    def __init__(self, spec: Spec, dtype: np.dtype, steps: list, path: list, notes: list) -> None:
+        self.spec = spec
+        self.dtype = dtype
+        self.steps = tuple(steps)
+        self.path = path
+        self._notes = notes
+
+    def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        """Run on ``arrays`` (of the planned shapes); numpy.einsum's return conventions."""
+        result = _core.run_plan(self.steps, list(arrays), self.dtype)
+        return _finish(result, out)
+
+    def describe(self) -> list[str]:
+        """One line per step: kernel, labels and, for GEMM, the label groups."""
+        return list(self._notes)
+
+
+class FallbackPlan:
+    """numpy.einsum for dtypes the core does not handle (ints, bool, object, ...)."""
+
+    def __init__(self, spec: Spec, path: list) -> None:
+        self.spec = spec
+        self.path = path
+
+    def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        return _finish(np.asarray(einsum_numpy(self.spec, arrays)), out)
+
+    def describe(self) -> list[str]:
+        return [f"numpy.einsum {self.spec}"]
+
+
+def _finish(result: np.ndarray, out: np.ndarray | None) -> Any:
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        if out.shape != result.shape:
+            raise TensorcalcError(f"out has shape {out.shape} but the result has shape {result.shape}")
+        try:
+            np.copyto(out, result, casting="safe")
+        except TypeError:
+            raise TypeError(f"cannot write a {result.dtype} result into out of dtype {out.dtype}") from None
+        return out
+    if result.ndim == 0:
+        return result[()]
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Plan cache
+
+_CACHE: dict[tuple, Any] = {}
+_CACHE_LIMIT = 1024
+
+
+def cached_plan(key: tuple, build) -> Any:
+    """The plan stored under ``key``, built by ``build()`` on first use."""
+    plan = _CACHE.get(key)
+    if plan is None:
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.pop(next(iter(_CACHE)))
+        plan = _CACHE[key] = build()
+    return plan
+
+
+def get_plan(spec: Spec, dtypes: Sequence[np.dtype], optimize: Any = "auto") -> Plan | FallbackPlan:
+    """Plan ``spec`` for operands of the given dtypes."""
+    dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+    path = find_path(spec, optimize)
+    if dtype not in CORE_DTYPES or len(spec.sizes) > MAX_LOOP_DIMS:
+        return FallbackPlan(spec, path)
+    return _Builder(spec, dtype).build(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Paths
+
+def _reduced_output(spec: Spec) -> str:
+    carried = set("".join(spec.inputs))
+    return "".join(dict.fromkeys(lab for lab in spec.output if lab in carried))
+
+
+def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
+    """A contraction path in opt_einsum's format (pairs of positions in the shrinking list)."""
+    n = len(spec.inputs)
+    if n < 2:
+        return [(0,)] if n == 1 else []
+    if optimize is False or optimize is None:
+        return [(0, 1)] * (n - 1)
+    if isinstance(optimize, (list, tuple)):
+        return _check_path(list(optimize), n)
+    if optimize is True:
+        optimize = "greedy"
+    if n == 2:
+        return [(0, 1)]
+    if callable(optimize):
+        fn = optimize
+    elif isinstance(optimize, str):
+        try:
+            fn = opt_einsum.paths.get_path_fn(optimize)
+        except KeyError:
+            raise TensorcalcError(
+                f"unknown optimize strategy {optimize!r}; use one of "
+                f"{sorted(opt_einsum.paths._PATH_OPTIONS)} or an explicit path"
+            ) from None
+    else:
+        raise TypeError(f"optimize must be a bool, a strategy name or a path, got {optimize!r}")
+    sets = [frozenset(t) for t in spec.inputs]
+    output = frozenset(_reduced_output(spec))
+    size_dict = {lab: spec.sizes[lab] for lab in set("".join(spec.inputs))}
+    return [tuple(int(i) for i in step) for step in fn(sets, output, size_dict, None)]
+
+
+def _check_path(path: list, n: int) -> list[tuple[int, ...]]:
+    if path and path[0] == "einsum_path":
+        path = path[1:]
+    out = []
+    count = n
+    for k, step in enumerate(path):
+        try:
+            items = tuple(int(i) for i in step)
+        except (TypeError, ValueError):
+            raise TensorcalcError(f"path step {k} ({step!r}) is not a tuple of operand positions") from None
+        if not items or len(set(items)) != len(items) or any(i < 0 or i >= count for i in items):
+            raise TensorcalcError(
+                f"path step {k} ({step!r}) must name distinct positions among the {count} operands left"
+            )
+        count -= len(items) - 1
+        out.append(items)
+    if count != 1:
+        raise TensorcalcError(f"the path {path!r} leaves {count} operands instead of one")
+    return out
+
+
+def path_info(spec: Spec, shapes: Sequence[tuple[int, ...]], optimize: Any = "auto"):
+    """``(path, PathInfo)`` from opt_einsum for our path."""
+    path = find_path(spec, optimize)
+    text = ",".join(spec.inputs) + "->" + _reduced_output(spec)
+    squeezed = [tuple(spec.sizes[lab] for lab in t) for t in spec.inputs]
+    if len(spec.inputs) == 1:
+        path = [(0,)]
+    return opt_einsum.contract_path(text, *squeezed, shapes=True, optimize=path)
+
+
+# ---------------------------------------------------------------------------------------
+# Building steps
+
+class _Term:
+    """A slot's content: the label of every axis (None for a squeezed broadcast axis)."""
+
+    def __init__(self, slot: int, axes: tuple) -> None:
+        self.slot = slot
+        self.axes = axes
+
+    @property
+    def labels(self) -> str:
+        return "".join(dict.fromkeys(a for a in self.axes if a is not None))
+
+
+class _Builder:
+    def __init__(self, spec: Spec, dtype: np.dtype) -> None:
+        self.spec = spec
+        self.dtype = dtype
+        self.sizes = spec.sizes
+        self.steps: list = []
+        self.notes: list[str] = []
+        self.next_slot = len(spec.inputs)
+
+    def build(self, path: list) -> Plan:
+        spec = self.spec
+        terms = [self._input_term(k) for k in range(len(spec.inputs))]
+        output = spec.output
+        if len(terms) == 1:
+            self._sop([terms[0]], output, final=True)
+            return Plan(spec, self.dtype, self.steps, path, self.notes)
+        terms = [self._pre_reduce(k, terms) for k in range(len(terms))]
+        for step in path:
+            picked = [terms[i] for i in step]
+            terms = [t for i, t in enumerate(terms) if i not in step]
+            current = picked[0]
+            for k, other in enumerate(picked[1:]):
+                rest = terms + picked[k + 2:]
+                last = not rest
+                current = self._pair(current, other, rest, output, last)
+            terms.append(current)
+        (result,) = terms
+        if result.labels != output or len(result.axes) != len(output):
+            self._sop([result], output, final=True)
+        return Plan(spec, self.dtype, self.steps, path, self.notes)
+
+    # -- terms ---------------------------------------------------------------------------
+    def _input_term(self, k: int) -> _Term:
+        labels = iter(self.spec.inputs[k])
+        squeeze = set(self.spec.squeeze[k])
+        ndim = len(self.spec.inputs[k]) + len(squeeze)
+        return _Term(k, tuple(None if ax in squeeze else next(labels) for ax in range(ndim)))
+
+    def _needed_elsewhere(self, k: int, terms: list) -> set:
+        need = set(self.spec.output)
+        for j, t in enumerate(terms):
+            if j != k:
+                need |= set(t.labels)
+        return need
+
+    def _pre_reduce(self, k: int, terms: list) -> _Term:
+        """Take diagonals and sum labels only this operand has, in one pass."""
+        term = terms[k]
+        real = [a for a in term.axes if a is not None]
+        need = self._needed_elsewhere(k, terms)
+        keep = "".join(lab for lab in term.labels if lab in need)
+        if len(real) == len(set(real)) and keep == term.labels:
+            return term
+        return self._sop([term], keep, final=False)
+
+    # -- steps ---------------------------------------------------------------------------
+    def _new_slot(self) -> int:
+        slot = self.next_slot
+        self.next_slot += 1
+        return slot
+
+    def _sop(self, terms: list, out_labels: str, final: bool) -> _Term:
+        """A sum-of-products step from one or two terms into ``out_labels`` (any order,
+        repeated labels embed a diagonal, labels no term has broadcast)."""
+        order = "".join(dict.fromkeys("".join(t.labels for t in terms) + out_labels))
+        dim = {lab: d for d, lab in enumerate(order)}
+        sizes = [self.sizes[lab] for lab in order]
+        a = terms[0]
+        b = terms[1] if len(terms) > 1 else None
+        reduced = any(lab not in out_labels and self.sizes[lab] != 1 for lab in order)
+        embedded = len(set(out_labels)) != len(out_labels)
+        slot = self._new_slot()
+        step = _core.Step(
+            0, a.slot, b.slot if b else -1, slot, sizes,
+            [dim[x] if x is not None else -1 for x in a.axes],
+            [dim[x] if x is not None else -1 for x in b.axes] if b else [],
+            [dim[x] for x in out_labels], [self.sizes[x] for x in out_labels],
+            [], reduced or embedded, self._release(terms),
+        )
+        self.steps.append(step)
+        ins = ",".join("".join(x or "1" for x in t.axes) for t in terms)
+        self.notes.append(f"SOP {ins}->{out_labels}")
+        return _Term(slot, tuple(out_labels))
+
+    def _release(self, terms: list) -> tuple:
+        return tuple(t.slot for t in terms)
+
+    def _pair(self, x: _Term, y: _Term, rest: list, output: str, last: bool) -> _Term:
+        need = set(output)
+        for t in rest:
+            need |= set(t.labels)
+        lx, ly = x.labels, y.labels
+        keep = [lab for lab in dict.fromkeys(lx + ly) if lab in need]
+        batch = [lab for lab in lx if lab in ly and lab in need]
+        inner = [lab for lab in lx if lab in ly and lab not in need]
+        rows = [lab for lab in lx if lab not in ly]
+        cols = [lab for lab in ly if lab not in lx]
+        size = self.sizes
+        m, n, k = (int(np.prod([size[l] for l in g], dtype=np.int64)) for g in (rows, cols, inner))
+        use_gemm = k > 1 and m * n * k >= GEMM_MIN_WORK and m * n > 1
+        if not use_gemm:
+            # a SOP step writes any layout, diagonal embeddings and broadcasts included
+            return self._sop([x, y], output if last else "".join(keep), final=last)
+        if last and "".join(batch + cols + rows) == output:
+            x, y, rows, cols = y, x, cols, rows
+        return self._gemm(x, y, batch, rows, cols, inner)
+
+    def _gemm(self, x: _Term, y: _Term, batch: list, rows: list, cols: list, inner: list) -> _Term:
+        order = batch + rows + inner + cols
+        dim = {lab: d for d, lab in enumerate(order)}
+        roles = ([_ROLE["batch"]] * len(batch) + [_ROLE["rows"]] * len(rows)
+                 + [_ROLE["inner"]] * len(inner) + [_ROLE["cols"]] * len(cols))
+        out_labels = "".join(batch + rows + cols)
+        slot = self._new_slot()
+        step = _core.Step(
+            1, x.slot, y.slot, slot, [self.sizes[lab] for lab in order],
+            [dim[a] if a is not None else -1 for a in x.axes],
+            [dim[a] if a is not None else -1 for a in y.axes],
+            [dim[lab] for lab in out_labels], [self.sizes[lab] for lab in out_labels],
+            roles, False, self._release([x, y]),
+        )
+        self.steps.append(step)
+        show = lambda g: "".join(g) or "-"  # noqa: E731
+        self.notes.append(
+            f"GEMM {x.labels},{y.labels}->{out_labels}  batch={show(batch)} rows={show(rows)} "
+            f"cols={show(cols)} inner={show(inner)}"
+        )
+        return _Term(slot, tuple(out_labels))
