@@ -9,16 +9,25 @@
 # Geometry is checked with the GIL held; the loops then run with it released.
 
 cimport numpy as cnp
+from cpython.ref cimport Py_INCREF
 from cython.parallel cimport prange
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, cgemv, zgemv
 
 import numpy as np
 
 cnp.import_array()
 
-cdef Py_ssize_t PARALLEL_WORK = 1 << 19   # SOP loops larger than this use both cores
+cdef extern from "numpy/arrayobject.h":
+    # steals a reference to descr
+    object PyArray_NewFromDescr(type subtype, cnp.dtype descr, int nd, cnp.npy_intp* dims,
+                                cnp.npy_intp* strides, void* data, int flags, object obj)
+
+cdef Py_ssize_t PARALLEL_WORK = 1 << 19   # SOP loops larger than this use several threads
+cdef int MAX_THREADS = 2                   # this library targets small machines; see set_threads
 cdef Py_ssize_t INT_LIMIT = 2147483647     # scipy's BLAS takes 32-bit ints
+cdef enum:
+    TILE = 32                                # block edge for transposing loops
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
           np.dtype(np.complex64), np.dtype(np.complex128))
@@ -121,65 +130,107 @@ cdef inline void _inner(num* a, num* b, num* c, Py_ssize_t n, Py_ssize_t sa, Py_
         else:
             c[0] = c[0] + acc0
         return
-    if binary:
+    cdef num scalar
+    if binary and sc == 1 and (sa == 0 or sb == 0) and (sa == 1 or sb == 1):
+        # scalar times a contiguous vector (outer products, broadcasts): vectorisable
+        scalar = a[0] if sa == 0 else b[0]
+        if sa == 0:
+            a = b
         if overwrite:
-            if sa == 1 and sb == 1 and sc == 1:
+            for i in range(n):
+                c[i] = scalar * a[i]
+        else:
+            for i in range(n):
+                c[i] = c[i] + scalar * a[i]
+        return
+    if binary:
+        if sa == 1 and sb == 1 and sc == 1:
+            if overwrite:
                 for i in range(n):
                     c[i] = a[i] * b[i]
             else:
                 for i in range(n):
-                    c[i * sc] = a[i * sa] * b[i * sb]
+                    c[i] = c[i] + a[i] * b[i]
+        elif overwrite:
+            for i in range(n):
+                c[i * sc] = a[i * sa] * b[i * sb]
         else:
             for i in range(n):
                 c[i * sc] = c[i * sc] + a[i * sa] * b[i * sb]
-    else:
+    elif sa == 1 and sc == 1:
         if overwrite:
             for i in range(n):
-                c[i * sc] = a[i * sa]
+                c[i] = a[i]
         else:
             for i in range(n):
-                c[i * sc] = c[i * sc] + a[i * sa]
+                c[i] = c[i] + a[i]
+    elif overwrite:
+        for i in range(n):
+            c[i * sc] = a[i * sa]
+    else:
+        for i in range(n):
+            c[i * sc] = c[i * sc] + a[i * sa]
+
+
+cdef void _inner2(num* a, num* b, num* c, Py_ssize_t n1, Py_ssize_t n2, Py_ssize_t sa1,
+                  Py_ssize_t sb1, Py_ssize_t sc1, Py_ssize_t sa2, Py_ssize_t sb2, Py_ssize_t sc2,
+                  bint binary, bint overwrite) noexcept nogil:
+    """Two innermost loops walked in TILE x TILE blocks, so that an operand contiguous
+    along the outer of the two (a transpose) still stays in cache."""
+    cdef Py_ssize_t i0 = 0, j0, i, m1, m2
+    while i0 < n1:
+        m1 = min(n1, i0 + TILE)
+        j0 = 0
+        while j0 < n2:
+            m2 = min(n2 - j0, TILE)
+            for i in range(i0, m1):
+                _inner(a + i * sa1 + j0 * sa2, b + i * sb1 + j0 * sb2, c + i * sc1 + j0 * sc2,
+                       m2, sa2, sb2, sc2, binary, overwrite)
+            j0 += TILE
+        i0 += TILE
 
 
 cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
                      const Py_ssize_t* sa, const Py_ssize_t* sb, const Py_ssize_t* sc,
-                     Py_ssize_t lo, Py_ssize_t hi, bint binary, bint overwrite) noexcept nogil:
-    """Loop dims 0..nd-1 (nd-1 innermost), with dim 0 restricted to [lo, hi)."""
+                     Py_ssize_t lo, Py_ssize_t hi, bint binary, bint overwrite,
+                     bint tiled) noexcept nogil:
+    """Loop dims 0..nd-1 (nd-1 innermost), with dim 0 restricted to [lo, hi); with
+    ``tiled`` the two innermost dims are walked in blocks."""
     cdef Py_ssize_t idx[MAXD]
-    cdef Py_ssize_t n, start, limit
-    cdef int d
+    cdef Py_ssize_t sz[MAXD]
+    cdef int d, outer
     if nd == 0:
         _inner(a, b, c, 1, 0, 0, 1, binary, overwrite)
         return
+    for d in range(nd):
+        idx[d] = 0
+        sz[d] = size[d]
+    sz[0] = hi - lo
     a += lo * sa[0]
     c += lo * sc[0]
     if binary:
         b += lo * sb[0]
-    if nd == 1:
-        _inner(a, b, c, hi - lo, sa[0], sb[0], sc[0], binary, overwrite)
-        return
-    for d in range(nd):
-        idx[d] = 0
-    idx[0] = lo
-    n = size[nd - 1]
+    outer = nd - 2 if tiled else nd - 1
     while True:
-        _inner(a, b, c, n, sa[nd - 1], sb[nd - 1], sc[nd - 1], binary, overwrite)
-        d = nd - 2
+        if tiled:
+            _inner2(a, b, c, sz[nd - 2], sz[nd - 1], sa[nd - 2], sb[nd - 2], sc[nd - 2],
+                    sa[nd - 1], sb[nd - 1], sc[nd - 1], binary, overwrite)
+        else:
+            _inner(a, b, c, sz[nd - 1], sa[nd - 1], sb[nd - 1], sc[nd - 1], binary, overwrite)
+        d = outer - 1
         while d >= 0:
             idx[d] += 1
             a += sa[d]
             c += sc[d]
             if binary:
                 b += sb[d]
-            limit = hi if d == 0 else size[d]
-            if idx[d] < limit:
+            if idx[d] < sz[d]:
                 break
-            start = lo if d == 0 else 0
-            a -= sa[d] * (idx[d] - start)
-            c -= sc[d] * (idx[d] - start)
+            a -= sa[d] * idx[d]
+            c -= sc[d] * idx[d]
             if binary:
-                b -= sb[d] * (idx[d] - start)
-            idx[d] = start
+                b -= sb[d] * idx[d]
+            idx[d] = 0
             d -= 1
         if d < 0:
             return
@@ -187,23 +238,24 @@ cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
 
 cdef void _sop(num* a, num* b, num* c, int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
                const Py_ssize_t* sb, const Py_ssize_t* sc, bint binary, bint overwrite,
-               int nthreads) noexcept nogil:
+               int nthreads, bint tiled) noexcept nogil:
     cdef Py_ssize_t t, lo, hi, n0
     if nthreads <= 1 or nd == 0:
-        _sop_range(a, b, c, nd, size, sa, sb, sc, 0, size[0] if nd > 0 else 1, binary, overwrite)
+        _sop_range(a, b, c, nd, size, sa, sb, sc, 0, size[0] if nd > 0 else 1, binary, overwrite,
+                   tiled)
         return
     n0 = size[0]
     for t in prange(nthreads, num_threads=nthreads, schedule="static"):
         lo = n0 * t // nthreads
         hi = n0 * (t + 1) // nthreads
         if hi > lo:
-            _sop_range(a, b, c, nd, size, sa, sb, sc, lo, hi, binary, overwrite)
+            _sop_range(a, b, c, nd, size, sa, sb, sc, lo, hi, binary, overwrite, tiled)
 
 
 cdef int _order_loops(int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
                       const Py_ssize_t* sb, const Py_ssize_t* sc, Py_ssize_t* osize,
                       Py_ssize_t* osa, Py_ssize_t* osb, Py_ssize_t* osc,
-                      int* nthreads) noexcept nogil:
+                      int* nthreads, bint* tiled) noexcept nogil:
     """Drop size-1 loops, sort the rest (small strides innermost), merge contiguous runs.
 
     Returns the new number of loops; picks a thread count and, when parallel, moves the
@@ -237,6 +289,10 @@ cdef int _order_loops(int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
     n = _merge_runs(n, osize, osa, osb, osc)
     for k in range(n):
         work *= osize[k]
+    # an operand that would rather run along the second-innermost loop: block the two
+    tiled[0] = n >= 2 and osize[n - 1] > 4 and osize[n - 2] > 4 and (
+        _absz(osa[n - 2]) < _absz(osa[n - 1]) or _absz(osb[n - 2]) < _absz(osb[n - 1])
+        or _absz(osc[n - 2]) < _absz(osc[n - 1]))
     nthreads[0] = 1
     if work >= PARALLEL_WORK and n > 0:
         par = -1
@@ -244,8 +300,8 @@ cdef int _order_loops(int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
             if osc[k] != 0 and osize[k] >= 2:
                 par = k
                 break
-        if par >= 0:
-            nthreads[0] = 2
+        if par >= 0 and MAX_THREADS > 1 and not (tiled[0] and par >= n - 2):
+            nthreads[0] = MAX_THREADS
             _rotate_front(par, osize, osa, osb, osc)
     return n
 
@@ -294,17 +350,17 @@ cdef void _rotate_front(int par, Py_ssize_t* size, Py_ssize_t* sa, Py_ssize_t* s
 
 cdef void _sop_typed(int typenum, char* a, char* b, char* c, int nd, const Py_ssize_t* size,
                      const Py_ssize_t* sa, const Py_ssize_t* sb, const Py_ssize_t* sc,
-                     bint binary, bint overwrite, int nthreads) noexcept nogil:
+                     bint binary, bint overwrite, int nthreads, bint tiled) noexcept nogil:
     if typenum == cnp.NPY_FLOAT64:
-        _sop(<double*>a, <double*>b, <double*>c, nd, size, sa, sb, sc, binary, overwrite, nthreads)
+        _sop(<double*>a, <double*>b, <double*>c, nd, size, sa, sb, sc, binary, overwrite, nthreads, tiled)
     elif typenum == cnp.NPY_FLOAT32:
-        _sop(<float*>a, <float*>b, <float*>c, nd, size, sa, sb, sc, binary, overwrite, nthreads)
+        _sop(<float*>a, <float*>b, <float*>c, nd, size, sa, sb, sc, binary, overwrite, nthreads, tiled)
     elif typenum == cnp.NPY_COMPLEX128:
         _sop(<double complex*>a, <double complex*>b, <double complex*>c, nd, size, sa, sb, sc,
-             binary, overwrite, nthreads)
+             binary, overwrite, nthreads, tiled)
     else:
         _sop(<float complex*>a, <float complex*>b, <float complex*>c, nd, size, sa, sb, sc,
-             binary, overwrite, nthreads)
+             binary, overwrite, nthreads, tiled)
 
 
 cdef void run_sop(int typenum, char* a, char* b, char* c, int nd, const Py_ssize_t* size,
@@ -315,8 +371,9 @@ cdef void run_sop(int typenum, char* a, char* b, char* c, int nd, const Py_ssize
     cdef Py_ssize_t osb[MAXD]
     cdef Py_ssize_t osc[MAXD]
     cdef int nthreads = 1
-    cdef int n = _order_loops(nd, size, sa, sb, sc, osize, osa, osb, osc, &nthreads)
-    _sop_typed(typenum, a, b, c, n, osize, osa, osb, osc, binary, overwrite, nthreads)
+    cdef bint tiled = False
+    cdef int n = _order_loops(nd, size, sa, sb, sc, osize, osa, osb, osc, &nthreads, &tiled)
+    _sop_typed(typenum, a, b, c, n, osize, osa, osb, osc, binary, overwrite, nthreads, tiled)
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,6 +436,59 @@ cdef void _gemm_call(int typenum, char ta, char tb, int m, int n, int k, char* a
     else:
         cgemm(&ta, &tb, &m, &n, &k, &c_one, <float complex*>a, &lda, <float complex*>b, &ldb,
               &c_zero, <float complex*>c, &ldc)
+
+
+cdef void _gemv_call(int typenum, char trans, int m, int n, char* a, int lda, char* x,
+                     int incx, char* y, int incy) noexcept nogil:
+    cdef float s_one = 1.0, s_zero = 0.0
+    cdef double d_one = 1.0, d_zero = 0.0
+    cdef float complex c_one = 1.0, c_zero = 0.0
+    cdef double complex z_one = 1.0, z_zero = 0.0
+    if typenum == cnp.NPY_FLOAT64:
+        dgemv(&trans, &m, &n, &d_one, <double*>a, &lda, <double*>x, &incx, &d_zero, <double*>y, &incy)
+    elif typenum == cnp.NPY_FLOAT32:
+        sgemv(&trans, &m, &n, &s_one, <float*>a, &lda, <float*>x, &incx, &s_zero, <float*>y, &incy)
+    elif typenum == cnp.NPY_COMPLEX128:
+        zgemv(&trans, &m, &n, &z_one, <double complex*>a, &lda, <double complex*>x, &incx,
+              &z_zero, <double complex*>y, &incy)
+    else:
+        cgemv(&trans, &m, &n, &c_one, <float complex*>a, &lda, <float complex*>x, &incx,
+              &c_zero, <float complex*>y, &incy)
+
+
+cdef inline int _inc(Py_ssize_t count, Py_ssize_t stride) noexcept nogil:
+    return <int>stride if count > 1 else 1
+
+
+cdef void _product(int typenum, char* pa, int la, int lda, Py_ssize_t sAm, Py_ssize_t sAk,
+                   char* pb, int lb, int ldb, Py_ssize_t sBk, Py_ssize_t sBn,
+                   char* pc, int lc, int ldc, Py_ssize_t sCm, Py_ssize_t sCn,
+                   int M, int N, int K) noexcept nogil:
+    """One C = A B through BLAS: GEMV when C is a vector, GEMM otherwise."""
+    cdef char ta, tb
+    if N == 1:
+        # c = A b: A row-major is A^T (K x M) to column-major BLAS
+        if la == 1:
+            _gemv_call(typenum, b'T', K, M, pa, lda, pb, _inc(K, sBk), pc, _inc(M, sCm))
+        else:
+            _gemv_call(typenum, b'N', M, K, pa, lda, pb, _inc(K, sBk), pc, _inc(M, sCm))
+        return
+    if M == 1:
+        # c = B^T a
+        if lb == 1:
+            _gemv_call(typenum, b'N', N, K, pb, ldb, pa, _inc(K, sAk), pc, _inc(N, sCn))
+        else:
+            _gemv_call(typenum, b'T', K, N, pb, ldb, pa, _inc(K, sAk), pc, _inc(N, sCn))
+        return
+    if lc == 1:
+        # row-major C: BLAS (column-major) computes C^T = B^T A^T
+        ta = b'N' if lb == 1 else b'T'
+        tb = b'N' if la == 1 else b'T'
+        _gemm_call(typenum, ta, tb, N, M, K, pb, ldb, pa, lda, pc, ldc)
+    else:
+        ta = b'N' if la == 2 else b'T'
+        tb = b'N' if lb == 2 else b'T'
+        _gemm_call(typenum, ta, tb, M, N, K, pa, lda, pb, ldb, pc, ldc)
 
 
 cdef object _pack(int typenum, Py_ssize_t itemsize, char* data, int nd, const Py_ssize_t* size,
@@ -472,34 +582,27 @@ cdef int _gemm_step(Step st, int typenum, Py_ssize_t itemsize, char* pa, Py_ssiz
     if la == 0 or lb == 0:
         return 0
     with nogil:
-        _gemm_batches(st, typenum, itemsize, pa, sa, la, lda, pb, sb, lb, ldb, pc, sc, lc, ldc,
-                      <int>M, <int>N, <int>K)
+        _gemm_batches(st, typenum, itemsize, pa, sa, la, lda, sAm, sAk, pb, sb, lb, ldb, sBk, sBn,
+                      pc, sc, lc, ldc, sCm, sCn, <int>M, <int>N, <int>K)
     return 1
 
 
 cdef void _gemm_batches(Step st, int typenum, Py_ssize_t itemsize, char* pa,
-                        const Py_ssize_t* sa, int la, int lda, char* pb, const Py_ssize_t* sb,
-                        int lb, int ldb, char* pc, const Py_ssize_t* sc, int lc, int ldc,
-                        int M, int N, int K) noexcept nogil:
+                        const Py_ssize_t* sa, int la, int lda, Py_ssize_t sAm, Py_ssize_t sAk,
+                        char* pb, const Py_ssize_t* sb, int lb, int ldb, Py_ssize_t sBk,
+                        Py_ssize_t sBn, char* pc, const Py_ssize_t* sc, int lc, int ldc,
+                        Py_ssize_t sCm, Py_ssize_t sCn, int M, int N, int K) noexcept nogil:
     cdef int bdims[MAXD]
     cdef Py_ssize_t idx[MAXD]
     cdef int nb = 0, k, d
-    cdef char ta, tb
     for k in range(st.nd):
         if st.role[k] == BATCH and st.size[k] != 1:
             bdims[nb] = k
             idx[nb] = 0
             nb += 1
     while True:
-        if lc == 1:
-            # row-major C: BLAS (column-major) computes C^T = B^T A^T
-            ta = b'N' if lb == 1 else b'T'
-            tb = b'N' if la == 1 else b'T'
-            _gemm_call(typenum, ta, tb, N, M, K, pb, ldb, pa, lda, pc, ldc)
-        else:
-            ta = b'N' if la == 2 else b'T'
-            tb = b'N' if lb == 2 else b'T'
-            _gemm_call(typenum, ta, tb, M, N, K, pa, lda, pb, ldb, pc, ldc)
+        _product(typenum, pa, la, lda, sAm, sAk, pb, lb, ldb, sBk, sBn, pc, lc, ldc, sCm, sCn,
+                 M, N, K)
         k = nb - 1
         while k >= 0:
             d = bdims[k]
@@ -599,6 +702,46 @@ cdef bint _usable(object arr, int typenum, Py_ssize_t itemsize):
         if cnp.PyArray_STRIDES(a)[k] % itemsize != 0:
             return False
     return True
+
+
+def relabel_view(cnp.ndarray arr, tuple dims, tuple shape):
+    """A view of ``arr`` whose axis ``dims[k]`` walks axis ``k`` of ``arr`` (-1: a size-1
+    axis dropped); several axes on one output axis give a diagonal, as numpy.einsum does."""
+    cdef int nd = len(shape), nax = cnp.PyArray_NDIM(arr), k, d
+    cdef cnp.npy_intp dims_out[MAXD]
+    cdef cnp.npy_intp strides_out[MAXD]
+    cdef cnp.npy_intp* st = cnp.PyArray_STRIDES(arr)
+    if nd > MAXD or len(dims) != nax:
+        raise ValueError("relabel_view: dims do not match the array")
+    for k in range(nd):
+        dims_out[k] = shape[k]
+        strides_out[k] = 0
+    for k in range(nax):
+        d = dims[k]
+        if d >= nd:
+            raise ValueError("relabel_view: axis out of range")
+        if d >= 0:
+            strides_out[d] += st[k]
+    cdef cnp.dtype descr = arr.dtype
+    Py_INCREF(descr)                     # PyArray_NewFromDescr steals it
+    flags = cnp.NPY_ARRAY_WRITEABLE if cnp.PyArray_ISWRITEABLE(arr) else 0
+    view = PyArray_NewFromDescr(np.ndarray, descr, nd, dims_out, strides_out,
+                                    cnp.PyArray_DATA(arr), flags, None)
+    cnp.set_array_base(view, arr)
+    return view
+
+
+def set_threads(int n):
+    """Use at most ``n`` threads in the typed loops (BLAS keeps its own setting).
+
+    Returns the previous value. ``n = 1`` keeps every loop on the calling thread.
+    """
+    global MAX_THREADS
+    if n < 1:
+        raise ValueError(f"thread count must be at least 1, got {n}")
+    old = MAX_THREADS
+    MAX_THREADS = n
+    return old
 
 
 def run_plan(tuple steps, list operands, object dtype):

@@ -58,6 +58,26 @@ class Plan:
         return list(self._notes)
 
 
+class ViewPlan:
+    """A transpose, diagonal or squeeze of one operand: a view, as numpy.einsum returns."""
+
+    def __init__(self, spec: Spec, path: list) -> None:
+        self.spec = spec
+        self.path = path
+        labels = iter(spec.inputs[0])
+        drop = set(spec.squeeze[0])
+        ndim = len(spec.inputs[0]) + len(drop)
+        self._dims = tuple(-1 if ax in drop else spec.output.index(next(labels))
+                           for ax in range(ndim))
+        self._shape = tuple(spec.sizes[lab] for lab in spec.output)
+
+    def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        return _finish(_core.relabel_view(arrays[0], self._dims, self._shape), out)
+
+    def describe(self) -> list[str]:
+        return [f"view {self.spec}"]
+
+
 class FallbackPlan:
     """numpy.einsum for dtypes the core does not handle (ints, bool, object, ...)."""
 
@@ -109,6 +129,9 @@ def get_plan(spec: Spec, dtypes: Sequence[np.dtype], optimize: Any = "auto") -> 
     """Plan ``spec`` for operands of the given dtypes."""
     dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
     path = find_path(spec, optimize)
+    if (len(spec.inputs) == 1 and len(set(spec.output)) == len(spec.output)
+            and set(spec.output) == set(spec.inputs[0])):
+        return ViewPlan(spec, path)
     if dtype not in CORE_DTYPES or len(spec.sizes) > MAX_LOOP_DIMS:
         return FallbackPlan(spec, path)
     return _Builder(spec, dtype).build(path)
@@ -207,6 +230,7 @@ class _Builder:
         self.steps: list = []
         self.notes: list[str] = []
         self.next_slot = len(spec.inputs)
+        self.producer: dict[int, tuple] = {}   # slot -> (step index, terms) of free-layout SOP steps
 
     def build(self, path: list) -> Plan:
         spec = self.spec
@@ -260,9 +284,12 @@ class _Builder:
         self.next_slot += 1
         return slot
 
-    def _sop(self, terms: list, out_labels: str, final: bool) -> _Term:
+    def _sop(self, terms: list, out_labels: str, final: bool, slot: int | None = None,
+             index: int | None = None) -> _Term:
         """A sum-of-products step from one or two terms into ``out_labels`` (any order,
-        repeated labels embed a diagonal, labels no term has broadcast)."""
+        repeated labels embed a diagonal, labels no term has broadcast).
+
+        ``slot``/``index`` re-emit an earlier step with another output layout."""
         order = "".join(dict.fromkeys("".join(t.labels for t in terms) + out_labels))
         dim = {lab: d for d, lab in enumerate(order)}
         sizes = [self.sizes[lab] for lab in order]
@@ -270,7 +297,8 @@ class _Builder:
         b = terms[1] if len(terms) > 1 else None
         reduced = any(lab not in out_labels and self.sizes[lab] != 1 for lab in order)
         embedded = len(set(out_labels)) != len(out_labels)
-        slot = self._new_slot()
+        if slot is None:
+            slot = self._new_slot()
         step = _core.Step(
             0, a.slot, b.slot if b else -1, slot, sizes,
             [dim[x] if x is not None else -1 for x in a.axes],
@@ -278,10 +306,25 @@ class _Builder:
             [dim[x] for x in out_labels], [self.sizes[x] for x in out_labels],
             [], reduced or embedded, self._release(terms),
         )
-        self.steps.append(step)
         ins = ",".join("".join(x or "1" for x in t.axes) for t in terms)
-        self.notes.append(f"SOP {ins}->{out_labels}")
+        note = f"SOP {ins}->{out_labels}"
+        if index is not None:
+            self.steps[index], self.notes[index] = step, note
+            return _Term(slot, tuple(out_labels))
+        self.steps.append(step)
+        self.notes.append(note)
+        if not final:
+            self.producer[slot] = (len(self.steps) - 1, terms)
         return _Term(slot, tuple(out_labels))
+
+    def _relayout(self, term: _Term, labels: list) -> None:
+        """Have the SOP step that made ``term`` write it in the order ``labels``."""
+        order = "".join(labels)
+        if term.labels == order:
+            return
+        index, terms = self.producer[term.slot]
+        self._sop(terms, order, final=False, slot=term.slot, index=index)
+        term.axes = tuple(order)
 
     def _release(self, terms: list) -> tuple:
         return tuple(t.slot for t in terms)
@@ -292,8 +335,12 @@ class _Builder:
             need |= set(t.labels)
         lx, ly = x.labels, y.labels
         keep = [lab for lab in dict.fromkeys(lx + ly) if lab in need]
-        batch = [lab for lab in lx if lab in ly and lab in need]
-        inner = [lab for lab in lx if lab in ly and lab not in need]
+        # Free-layout operands (made by earlier SOP steps) are rewritten to suit this GEMM;
+        # the group order follows an operand whose layout is fixed.
+        free_x, free_y = x.slot in self.producer, y.slot in self.producer
+        ref = y if free_x and not free_y else x
+        batch = [lab for lab in ref.labels if lab in lx and lab in ly and lab in need]
+        inner = [lab for lab in ref.labels if lab in lx and lab in ly and lab not in need]
         rows = [lab for lab in lx if lab not in ly]
         cols = [lab for lab in ly if lab not in lx]
         size = self.sizes
@@ -304,6 +351,11 @@ class _Builder:
             return self._sop([x, y], output if last else "".join(keep), final=last)
         if last and "".join(batch + cols + rows) == output:
             x, y, rows, cols = y, x, cols, rows
+            free_x, free_y = free_y, free_x
+        if free_x:
+            self._relayout(x, batch + rows + inner)
+        if free_y:
+            self._relayout(y, batch + inner + cols)
         return self._gemm(x, y, batch, rows, cols, inner)
 
     def _gemm(self, x: _Term, y: _Term, batch: list, rows: list, cols: list, inner: list) -> _Term:
