@@ -16,6 +16,8 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, 
 
 import numpy as np
 
+from tensorcalc.errors import TensorcalcError
+
 cnp.import_array()
 
 cdef extern from "numpy/arrayobject.h":
@@ -23,7 +25,7 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_NewFromDescr(type subtype, cnp.dtype descr, int nd, cnp.npy_intp* dims,
                                 cnp.npy_intp* strides, void* data, int flags, object obj)
 
-cdef Py_ssize_t PARALLEL_WORK = 1 << 19   # SOP loops larger than this use several threads
+cdef Py_ssize_t PARALLEL_WORK = 1 << 21   # SOP loops larger than this use several threads
 cdef int MAX_THREADS = 2                   # this library targets small machines; see set_threads
 cdef Py_ssize_t INT_LIMIT = 2147483647     # scipy's BLAS takes 32-bit ints
 cdef enum:
@@ -239,15 +241,17 @@ cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
 cdef void _sop(num* a, num* b, num* c, int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
                const Py_ssize_t* sb, const Py_ssize_t* sc, bint binary, bint overwrite,
                int nthreads, bint tiled) noexcept nogil:
-    cdef Py_ssize_t t, lo, hi, n0
+    cdef Py_ssize_t t, lo, hi, n0, nchunks
     if nthreads <= 1 or nd == 0:
         _sop_range(a, b, c, nd, size, sa, sb, sc, 0, size[0] if nd > 0 else 1, binary, overwrite,
                    tiled)
         return
     n0 = size[0]
-    for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-        lo = n0 * t // nthreads
-        hi = n0 * (t + 1) // nthreads
+    # several chunks per thread: a thread the OS parks (shared machines) delays only its chunk
+    nchunks = min(n0, nthreads * 8)
+    for t in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
+        lo = n0 * t // nchunks
+        hi = n0 * (t + 1) // nchunks
         if hi > lo:
             _sop_range(a, b, c, nd, size, sa, sb, sc, lo, hi, binary, overwrite, tiled)
 
@@ -624,15 +628,26 @@ cdef void _gemm_batches(Step st, int typenum, Py_ssize_t itemsize, char* pa,
 # ---------------------------------------------------------------------------------------
 # Running a plan
 
-cdef int _strides(cnp.ndarray arr, int nax, const int* dims, int nd, Py_ssize_t itemsize,
-                  Py_ssize_t* out) except -1:
+cdef int _strides(object obj, int slot, int nax, const int* dims, int nd,
+                  const Py_ssize_t* size, Py_ssize_t itemsize, Py_ssize_t* out) except -1:
+    """Element strides per loop dimension; checks the array's shape against the plan."""
     cdef int k
+    cdef Py_ssize_t want
+    if not cnp.PyArray_Check(obj):
+        raise TypeError(f"slot {slot} holds {type(obj).__name__}, not an array")
+    cdef cnp.ndarray arr = obj
     cdef cnp.npy_intp* st = cnp.PyArray_STRIDES(arr)
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(arr)
     if cnp.PyArray_NDIM(arr) != nax:
-        raise ValueError(f"internal error: array has {cnp.PyArray_NDIM(arr)} axes, step expects {nax}")
+        raise TensorcalcError(
+            f"operand {slot} has {cnp.PyArray_NDIM(arr)} axes but the plan expects {nax}")
     for k in range(nd):
         out[k] = 0
     for k in range(nax):
+        want = size[dims[k]] if dims[k] >= 0 else 1
+        if shape[k] != want:
+            raise TensorcalcError(
+                f"operand {slot} axis {k} has size {shape[k]} but the plan expects {want}")
         if dims[k] >= 0:
             out[dims[k]] += st[k] // itemsize
     return 0
@@ -643,17 +658,16 @@ cdef object _run_step(Step st, list slots, int typenum, Py_ssize_t itemsize):
     cdef Py_ssize_t sb[MAXD]
     cdef Py_ssize_t sc[MAXD]
     cdef cnp.npy_intp shape[MAXD]
-    cdef cnp.ndarray a = slots[st.slot_a]
-    cdef cnp.ndarray b = None
-    cdef cnp.ndarray c
+    cdef cnp.ndarray a, b = None, c
     cdef bint binary = st.slot_b >= 0
     cdef Py_ssize_t work = 1
     cdef int k
     cdef char* pb = NULL
-    _strides(a, st.nax_a, st.dim_a, st.nd, itemsize, sa)
+    _strides(slots[st.slot_a], st.slot_a, st.nax_a, st.dim_a, st.nd, st.size, itemsize, sa)
+    a = slots[st.slot_a]
     if binary:
+        _strides(slots[st.slot_b], st.slot_b, st.nax_b, st.dim_b, st.nd, st.size, itemsize, sb)
         b = slots[st.slot_b]
-        _strides(b, st.nax_b, st.dim_b, st.nd, itemsize, sb)
         pb = <char*>cnp.PyArray_DATA(b)
     else:
         for k in range(st.nd):
@@ -664,7 +678,7 @@ cdef object _run_step(Step st, list slots, int typenum, Py_ssize_t itemsize):
         c = cnp.PyArray_ZEROS(st.nax_c, shape, typenum, 0)
     else:
         c = cnp.PyArray_EMPTY(st.nax_c, shape, typenum, 0)
-    _strides(c, st.nax_c, st.dim_c, st.nd, itemsize, sc)
+    _strides(c, st.slot_out, st.nax_c, st.dim_c, st.nd, st.size, itemsize, sc)
     for k in range(st.nd):
         work *= st.size[k]
     if work == 0:
@@ -678,8 +692,8 @@ cdef object _run_step(Step st, list slots, int typenum, Py_ssize_t itemsize):
         if not st.zero_init:
             memset(cnp.PyArray_DATA(c), 0, cnp.PyArray_NBYTES(c))
         # strides may have been rewritten by a pack that was then abandoned
-        _strides(a, st.nax_a, st.dim_a, st.nd, itemsize, sa)
-        _strides(b, st.nax_b, st.dim_b, st.nd, itemsize, sb)
+        _strides(a, st.slot_a, st.nax_a, st.dim_a, st.nd, st.size, itemsize, sa)
+        _strides(b, st.slot_b, st.nax_b, st.dim_b, st.nd, st.size, itemsize, sb)
         with nogil:
             run_sop(typenum, <char*>cnp.PyArray_DATA(a), pb, <char*>cnp.PyArray_DATA(c), st.nd,
                     st.size, sa, sb, sc, binary, False)
@@ -720,6 +734,9 @@ def relabel_view(cnp.ndarray arr, tuple dims, tuple shape):
         d = dims[k]
         if d >= nd:
             raise ValueError("relabel_view: axis out of range")
+        if cnp.PyArray_DIMS(arr)[k] != (dims_out[d] if d >= 0 else 1):
+            raise TensorcalcError(f"operand 0 axis {k} has size {cnp.PyArray_DIMS(arr)[k]} "
+                                  f"but the plan expects {dims_out[d] if d >= 0 else 1}")
         if d >= 0:
             strides_out[d] += st[k]
     cdef cnp.dtype descr = arr.dtype
@@ -744,7 +761,7 @@ def set_threads(int n):
     return old
 
 
-def run_plan(tuple steps, list operands, object dtype):
+def run_plan(tuple steps, list operands, object dtype, int n_inputs=-1):
     """Run ``steps`` on ``operands``; returns the array left in the last step's slot.
 
     Operands are converted to ``dtype`` (one of float32, float64, complex64, complex128)
@@ -758,6 +775,8 @@ def run_plan(tuple steps, list operands, object dtype):
     cdef int k
     if dt not in DTYPES:
         raise TypeError(f"the compiled core does not handle dtype {dt}")
+    if n_inputs >= 0 and len(operands) != n_inputs:
+        raise TensorcalcError(f"the plan takes {n_inputs} operands, got {len(operands)}")
     slots = list(operands)
     for k in range(len(slots)):
         if not _usable(slots[k], typenum, itemsize):

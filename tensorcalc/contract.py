@@ -54,6 +54,16 @@ def einsum(
     array([[1., 1., 1.],
            [2., 2., 2.]])
     """
+    if sizes is None and args and type(args[0]) is str:
+        # fast path: arrays only, plan already cached
+        key = (args[0], optimize, *[(op.shape, op.dtype) if type(op) is np.ndarray else None
+                                    for op in args[1:]])
+        try:
+            plan = _FAST[key]
+        except (KeyError, TypeError):
+            pass
+        else:
+            return plan.execute(args[1:], out)
     subscripts, operands = _split_args(args)
     if _is_symbolic(operands):
         from .expr import einsum as einsum_expr
@@ -70,7 +80,18 @@ def einsum(
 
     key = _plan_key(subscripts, shapes, dtypes, sizes, optimize)
     plan = build() if key is None else _plan.cached_plan(key, build)
+    if sizes is None and isinstance(args[0], str) and all(type(op) is np.ndarray for op in operands):
+        fast = (subscripts, optimize, *[(a.shape, a.dtype) for a in arrays])
+        try:
+            if len(_FAST) >= 1024:
+                _FAST.pop(next(iter(_FAST)))
+            _FAST[fast] = plan
+        except TypeError:  # unhashable optimize (a list path)
+            pass
     return plan.execute(arrays, out)
+
+
+_FAST: dict = {}
 
 
 def _plan_key(subscripts: str, shapes: list, dtypes: list, sizes: Any, optimize: Any) -> tuple | None:
@@ -134,17 +155,17 @@ class ContractExpression:
                 f"contract_expression({self.subscripts!r}) takes {len(self.shapes)} operands, "
                 f"got {len(operands)}"
             )
-        arrays = [_as_array(op, k) for k, op in enumerate(operands)]
-        for k, (a, shape) in enumerate(zip(arrays, self.shapes)):
-            if a.shape != shape:
-                raise TensorcalcError(
-                    f"operand {k} has shape {a.shape} but this expression was built for {shape}"
-                )
-        key = tuple(a.dtype for a in arrays)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = _plan.get_plan(self.spec, list(key), self.optimize)
-        return plan.execute(arrays, out)
+        try:
+            plan = self._plans[tuple([op.dtype for op in operands])]
+        except (KeyError, AttributeError):
+            arrays = [_as_array(op, k) for k, op in enumerate(operands)]
+            key = tuple(a.dtype for a in arrays)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._plans[key] = _plan.get_plan(self.spec, list(key), self.optimize)
+            operands = arrays
+        # the compiled core checks every operand's shape against the plan
+        return plan.execute(operands, out)
 
     def __repr__(self) -> str:
         return f"<ContractExpression({self.subscripts!r}, shapes={self.shapes})>"

@@ -50,7 +50,7 @@ class Plan:
 
     def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
         """Run on ``arrays`` (of the planned shapes); numpy.einsum's return conventions."""
-        result = _core.run_plan(self.steps, list(arrays), self.dtype)
+        result = _core.run_plan(self.steps, list(arrays), self.dtype, len(self.spec.inputs))
         return _finish(result, out)
 
     def describe(self) -> list[str]:
@@ -72,7 +72,9 @@ class ViewPlan:
         self._shape = tuple(spec.sizes[lab] for lab in spec.output)
 
     def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
-        return _finish(_core.relabel_view(arrays[0], self._dims, self._shape), out)
+        if len(arrays) != 1:
+            raise TensorcalcError(f"the plan takes 1 operand, got {len(arrays)}")
+        return _finish(_core.relabel_view(np.asarray(arrays[0]), self._dims, self._shape), out)
 
     def describe(self) -> list[str]:
         return [f"view {self.spec}"]
@@ -84,8 +86,17 @@ class FallbackPlan:
     def __init__(self, spec: Spec, path: list) -> None:
         self.spec = spec
         self.path = path
+        self._shapes = []
+        for labels, drop in zip(spec.inputs, spec.squeeze):
+            it = iter(labels)
+            ndim = len(labels) + len(drop)
+            self._shapes.append(tuple(1 if ax in drop else spec.sizes[next(it)] for ax in range(ndim)))
 
     def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        arrays = [np.asarray(a) for a in arrays]
+        shapes = [a.shape for a in arrays]
+        if shapes != self._shapes:
+            raise TensorcalcError(f"operands have shapes {shapes} but the plan expects {self._shapes}")
         return _finish(np.asarray(einsum_numpy(self.spec, arrays)), out)
 
     def describe(self) -> list[str]:
