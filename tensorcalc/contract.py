@@ -12,6 +12,7 @@ array([[ 5., 14.],
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,11 @@ def _split_args(args: Sequence[Any]) -> tuple[str, list[Any]]:
         raise TypeError("einsum needs subscripts and operands")
     if isinstance(args[0], str):
         return args[0], list(args[1:])
+    if isinstance(args[0], bytes):  # numpy accepts ASCII bytes too
+        try:
+            return args[0].decode("ascii"), list(args[1:])
+        except UnicodeDecodeError:
+            raise TensorcalcError(f"subscripts {args[0]!r} are not ASCII") from None
     return sublists_to_subscripts(args)
 
 
@@ -83,11 +89,11 @@ def einsum(
     if sizes is None and isinstance(args[0], str) and all(type(op) is np.ndarray for op in operands):
         fast = (subscripts, optimize, *[(a.shape, a.dtype) for a in arrays])
         try:
-            if len(_FAST) >= 1024:
-                _FAST.pop(next(iter(_FAST)))
-            _FAST[fast] = plan
+            hash(fast)
         except TypeError:  # unhashable optimize (a list path)
             pass
+        else:
+            _plan.remember(_FAST, fast, plan)
     return plan.execute(arrays, out)
 
 
@@ -98,7 +104,12 @@ def _plan_key(subscripts: str, shapes: list, dtypes: list, sizes: Any, optimize:
     """A hashable cache key, or None when an argument cannot be hashed."""
     if isinstance(optimize, list):
         optimize = tuple(tuple(s) if isinstance(s, (list, tuple)) else s for s in optimize)
-    size_key = tuple(sorted(sizes.items())) if sizes else None
+    if sizes is not None and not isinstance(sizes, Mapping):
+        raise TypeError(f"sizes must be a mapping from label to int, got {type(sizes).__name__}")
+    try:
+        size_key = tuple(sorted(sizes.items())) if sizes else None
+    except TypeError:  # keys of mixed types: let the parser name the bad one
+        return None
     key = (subscripts, tuple(shapes), tuple(dtypes), size_key, optimize)
     try:
         hash(key)
@@ -140,7 +151,7 @@ class ContractExpression:
     def __init__(self, subscripts: str, shapes: Sequence[tuple[int, ...]], optimize: Any,
                  sizes: Mapping[str, int] | None, dtype: Any) -> None:
         self.subscripts = subscripts
-        self.shapes = [tuple(int(d) for d in s) for s in shapes]
+        self.shapes = [_as_shape(s, k, True) for k, s in enumerate(shapes)]
         self.spec = parse(subscripts, self.shapes, sizes)
         self.optimize = optimize
         self._dtype = np.dtype(dtype) if dtype is not None else None
@@ -185,17 +196,23 @@ def contract_expression(
 
 def _as_array(op: Any, k: int) -> np.ndarray:
     if isinstance(op, np.ndarray):
-        return op
-    try:
-        return np.asarray(op)
-    except Exception as err:  # numpy raises many kinds for ragged input
-        raise TypeError(f"operand {k} cannot be converted to an array: {err}") from None
+        array = op
+    else:
+        try:
+            array = np.asarray(op)
+        except Exception as err:  # numpy raises many kinds for ragged input
+            raise TypeError(f"operand {k} cannot be converted to an array: {err}") from None
+        if array.dtype == object and array.ndim == 0:
+            raise TypeError(f"operand {k} is a {type(op).__name__}, not a number or an array")
+    if array.dtype.kind in "USV":
+        raise TypeError(f"operand {k} has dtype {array.dtype}; einsum needs numbers")
+    return array
 
 
 def _as_shape(op: Any, k: int, shapes: bool) -> tuple[int, ...]:
     if shapes or isinstance(op, tuple):
         try:
-            return tuple(int(d) for d in op)
-        except (TypeError, ValueError):
-            raise TypeError(f"operand {k}: {op!r} is not a shape") from None
+            return tuple(operator.index(d) for d in op)
+        except TypeError:
+            raise TypeError(f"operand {k}: {op!r} is not a shape (a tuple of ints)") from None
     return _as_array(op, k).shape

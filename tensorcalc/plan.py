@@ -20,6 +20,7 @@ runs it and the axis order of its result:
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -124,16 +125,24 @@ def _finish(result: np.ndarray, out: np.ndarray | None) -> Any:
 
 _CACHE: dict[tuple, Any] = {}
 _CACHE_LIMIT = 1024
+_CACHE_LOCK = threading.Lock()
 
 
 def cached_plan(key: tuple, build) -> Any:
-    """The plan stored under ``key``, built by ``build()`` on first use."""
+    """The plan stored under ``key``, built by ``build()`` on first use (thread-safe)."""
     plan = _CACHE.get(key)
     if plan is None:
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.pop(next(iter(_CACHE)))
-        plan = _CACHE[key] = build()
+        plan = build()
+        remember(_CACHE, key, plan)
     return plan
+
+
+def remember(cache: dict, key: Any, value: Any, limit: int = _CACHE_LIMIT) -> None:
+    """Store ``value``, evicting the oldest entries beyond ``limit``; readers need no lock."""
+    with _CACHE_LOCK:
+        while len(cache) >= limit:
+            cache.pop(next(iter(cache)), None)
+        cache[key] = value
 
 
 def get_plan(spec: Spec, dtypes: Sequence[np.dtype], optimize: Any = "auto") -> Plan | FallbackPlan:
@@ -159,17 +168,13 @@ def _reduced_output(spec: Spec) -> str:
 def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
     """A contraction path in opt_einsum's format (pairs of positions in the shrinking list)."""
     n = len(spec.inputs)
-    if n < 2:
-        return [(0,)] if n == 1 else []
-    if optimize is False or optimize is None:
-        return [(0, 1)] * (n - 1)
     if isinstance(optimize, (list, tuple)):
         return _check_path(list(optimize), n)
-    if optimize is True:
-        optimize = "greedy"
-    if n == 2:
-        return [(0, 1)]
-    if callable(optimize):
+    if optimize is False or optimize is None:
+        fn = None
+    elif optimize is True:
+        fn = opt_einsum.paths.get_path_fn("greedy")
+    elif callable(optimize):
         fn = optimize
     elif isinstance(optimize, str):
         try:
@@ -181,6 +186,12 @@ def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
             ) from None
     else:
         raise TypeError(f"optimize must be a bool, a strategy name or a path, got {optimize!r}")
+    if n < 2:
+        return [(0,)] if n == 1 else []
+    if fn is None:
+        return [(0, 1)] * (n - 1)
+    if n == 2:
+        return [(0, 1)]
     sets = [frozenset(t) for t in spec.inputs]
     output = frozenset(_reduced_output(spec))
     size_dict = {lab: spec.sizes[lab] for lab in set("".join(spec.inputs))}

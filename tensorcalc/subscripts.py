@@ -18,6 +18,7 @@ for a sum of products).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -26,7 +27,8 @@ import opt_einsum
 from .errors import TensorcalcError
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_MAX_ELEMENTS = 2**62
+_SUBLIST_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # numpy's numbering
+_MAX_ELEMENTS = 2**59   # 2**63 bytes at 16 bytes per element
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,11 @@ class Spec:
 def sublists_to_subscripts(args: Sequence[Any]) -> tuple[str, list[Any]]:
     """Convert numpy's interleaved form ``(op0, sub0, op1, sub1, ..., [out])``.
 
-    Sublist entries are ints in ``[0, 52)`` or ``Ellipsis``.
+    Sublist entries are ints in ``[0, 52)`` (numpy's numbering: 0-25 are ``A``-``Z``,
+    26-51 are ``a``-``z``) or ``Ellipsis``.
 
     >>> sublists_to_subscripts(["A", [0, 1], "B", [1, 2], [0, 2]])
-    ('ab,bc->ac', ['A', 'B'])
+    ('AB,BC->AC', ['A', 'B'])
     """
     operands = list(args[0::2])
     sublists = list(args[1::2])
@@ -79,12 +82,16 @@ def sublists_to_subscripts(args: Sequence[Any]) -> tuple[str, list[Any]]:
         for item in items:
             if item is Ellipsis:
                 text.append("...")
-            elif isinstance(item, (int,)) and not isinstance(item, bool) and 0 <= item < 52:
-                text.append(_LETTERS[item])
-            else:
+                continue
+            try:
+                label = operator.index(item) if not isinstance(item, bool) else -1
+            except TypeError:
+                label = -1
+            if not 0 <= label < 52:
                 raise TensorcalcError(
                     f"{where}: sublist entries must be ints in [0, 52) or Ellipsis, got {item!r}"
                 )
+            text.append(_SUBLIST_LETTERS[label])
         return "".join(text)
 
     terms = [convert(s, f"sublist of operand {k}") for k, s in enumerate(sublists)]
@@ -117,6 +124,16 @@ def _split_term(term: str, where: str, column: int, full: str) -> list[str]:
     return items
 
 
+def _split_token_column(text: str, token: str) -> int:
+    """Column where ``token`` starts with whitespace inside it."""
+    for k, ch in enumerate(text):
+        if ch == token[0] and text[k : k + len(token)] != token:
+            rest = "".join(text[k:].split())
+            if rest.startswith(token):
+                return k
+    return 0
+
+
 def _point(text: str, column: int, message: str) -> str:
     return f"{message}\n  {text}\n  {' ' * column}^"
 
@@ -139,6 +156,10 @@ def parse(
         raise TypeError(f"subscripts must be a str, got {type(subscripts).__name__}")
     full = subscripts
     text = "".join(subscripts.split())
+    for token in ("->", "..."):
+        if text.count(token) != subscripts.count(token):
+            col = _split_token_column(subscripts, token)
+            raise TensorcalcError(_point(full, col, f"subscripts {full!r}: {token!r} must not contain spaces"))
     if text.count("->") > 1:
         raise TensorcalcError(_point(full, full.rfind("->"), f"subscripts {full!r}: '->' appears twice"))
     if "->" in text:
@@ -213,6 +234,8 @@ def parse(
                     f"operand {k} (subscripts {full!r}, shapes {[tuple(s) for s in shapes]})"
                 )
 
+    if sizes is not None and not isinstance(sizes, Mapping):
+        raise TypeError(f"sizes must be a mapping from label to int, got {type(sizes).__name__}")
     if sizes:
         for lab, dim in sizes.items():
             if not isinstance(lab, str) or len(lab) != 1 or lab not in _LETTERS:
@@ -236,9 +259,7 @@ def parse(
         )
     else:
         out_items = _split_term(rhs, f"output term {rhs!r}", len(lhs) + 2, text)
-        if "..." not in out_items and n_ell and any(
-            counts.get(lab) and label_size[lab] != 1 for lab in ell_labels
-        ):
+        if "..." not in out_items and n_ell:
             # numpy refuses to sum broadcast dimensions away implicitly.
             raise TensorcalcError(
                 f"subscripts {full!r}: the inputs have '...' dimensions but the output has no '...'"
@@ -283,17 +304,23 @@ def _show(label: str, ell_labels: str) -> str:
 
 def _as_dim(dim: Any, operand: int | None, axis: Any) -> int:
     try:
-        value = int(dim)
-    except (TypeError, ValueError):
-        raise TypeError(f"size {dim!r} of operand {operand} axis {axis} is not an int") from None
+        value = operator.index(dim)
+    except TypeError:
+        where = f"label {axis!r}" if operand is None else f"operand {operand} axis {axis}"
+        raise TypeError(f"size {dim!r} of {where} is not an int") from None
     if value < 0:
         raise TensorcalcError(f"size {value} of operand {operand} axis {axis} is negative")
     return value
 
 
 def _check_volume(labels: str, sizes: Mapping[str, int], full: str) -> None:
+    """Refuse outputs no machine can allocate (numpy's own limit is 2**63 bytes)."""
     total = 1
-    for lab in set(labels):
+    for lab in labels:
         total *= sizes[lab]
     if total > _MAX_ELEMENTS:
-        raise TensorcalcError(f"subscripts {full!r}: the output would hold {total} elements, too many")
+        shape = tuple(sizes[lab] for lab in labels)
+        raise TensorcalcError(
+            f"subscripts {full!r}: the output would have shape {shape}, {total} elements, "
+            f"more than any array can hold"
+        )
