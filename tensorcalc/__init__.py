@@ -22,6 +22,8 @@ from .diff import einsum_vjp, grad, grad_subscripts, hessian, hvp, jacobian
 from .evaluation import check_grad, compile, evaluate
 from .simplify import simplify
 from .rearrange import RearrangeError, rearrange, reduce, repeat
+from .parse import parse
+from .printing import to_latex, to_numpy, to_str
 
 __version__ = "0.1.0"
 
@@ -38,4 +40,6 @@ __all__ = [
     "sum", "tan", "tanh", "trace",
     # einops
     "rearrange", "reduce", "repeat",
+    # reading and showing the math
+    "parse", "to_latex", "to_numpy", "to_str",
 ]

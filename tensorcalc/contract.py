@@ -129,7 +129,7 @@ def contract_path(
     >>> import tensorcalc as tc
     >>> path, info = tc.contract_path("ij,jk,kl->il", (2, 30), (30, 40), (40, 5))
     >>> path
-    [(1, 2), (0, 1)]
+    [(0, 1), (0, 1)]
     """
     shape_list = [_as_shape(op, k, shapes) for k, op in enumerate(operands)]
     spec = parse(subscripts, shape_list, sizes)
@@ -189,7 +189,9 @@ def contract_expression(
     """Build a reusable contraction for operands of the given shapes.
 
     >>> import numpy as np, tensorcalc as tc
-    >>> expr = tc.contract_expression("i,i->", (3,))  # doctest: +SKIP
+    >>> dot = tc.contract_expression("i,i->", (3,), (3,))
+    >>> float(dot(np.ones(3), np.arange(3.0)))
+    3.0
     """
     return ContractExpression(subscripts, shapes, optimize, sizes, dtype)
 

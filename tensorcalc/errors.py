@@ -8,8 +8,8 @@ class TensorcalcError(ValueError):
 
     >>> import tensorcalc as tc
     >>> try:
-    ...     tc.einsum("ij,jk->ik", [[1.0, 2.0]], [[1.0, 2.0]])
+    ...     tc.einsum("ij,jk->ik", [[1.0, 2.0]], [[1.0], [2.0], [3.0]])
     ... except tc.TensorcalcError as err:
     ...     print(err)  # doctest: +ELLIPSIS
-    label 'j' has size 2 in operand 0 but 1 in operand 1 ...
+    label 'j' has size 2 in operand 0 but 3 in operand 1 ...
     """

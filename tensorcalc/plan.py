@@ -13,7 +13,7 @@ runs it and the axis order of its result:
 
 >>> from tensorcalc.subscripts import parse
 >>> import numpy as np
->>> plan = get_plan(parse("ij,jk->ik", [(2, 3), (3, 4)]), [np.dtype("f8")] * 2)
+>>> plan = get_plan(parse("ij,jk->ik", [(20, 30), (30, 40)]), [np.dtype("f8")] * 2)
 >>> plan.describe()
 ['GEMM ij,jk->ik  batch=- rows=i cols=k inner=j']
 """
@@ -194,7 +194,8 @@ def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
         return [(0, 1)]
     sets = [frozenset(t) for t in spec.inputs]
     output = frozenset(_reduced_output(spec))
-    size_dict = {lab: spec.sizes[lab] for lab in set("".join(spec.inputs))}
+    # zero-size axes make every order free; some strategies (dp) fail on them
+    size_dict = {lab: max(spec.sizes[lab], 1) for lab in set("".join(spec.inputs))}
     return [tuple(int(i) for i in step) for step in fn(sets, output, size_dict, None)]
 
 

@@ -1,0 +1,326 @@
+"""Write an expression as the source of one self-contained numpy function (``tc.to_numpy``).
+
+Every node becomes one assignment (shared subexpressions are computed once). An einsum of
+three or more operands is split into the pairwise steps of ``tc.contract_path``; a pairwise
+step that is a matrix product is written with ``@``, others with ``np.einsum``. Extended
+einsums are written in plain numpy: a repeated output label writes into a diagonal view
+of ``np.zeros`` (``np.einsum("ii->i", out)[...] = v``: einsum returns a writeable view for
+one operand), a broadcast label uses ``np.broadcast_to``.
+
+>>> from tensorcalc.expr import var, einsum
+>>> print(generate(einsum("i->ii", var("x", ("n",))), "f", {}), end="")
+import numpy as np
+<BLANKLINE>
+<BLANKLINE>
+def f(x):
+    n = x.shape[0]
+    t1 = np.zeros((n, n), dtype=np.result_type(x))
+    np.einsum("aa->a", t1)[...] = x
+    return t1
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any, Sequence
+
+from .errors import TensorcalcError
+from .expr import Add, Const, Einsum, Expr, Var
+from .notation import _number, matrix_chain
+from .printing import _index_text, walk
+
+__all__ = ["generate"]
+
+DEFAULT_SIZE = 64  # planning size of a named dimension the caller gives no size for
+
+_UFUNC_CODE = {
+    "exp": "np.exp({})", "log": "np.log({})", "log1p": "np.log1p({})", "sin": "np.sin({})",
+    "cos": "np.cos({})", "tan": "np.tan({})", "tanh": "np.tanh({})", "sqrt": "np.sqrt({})",
+    "abs": "np.abs({})", "sign": "np.sign({})",
+    # exp(-log(1 + exp(-x))): no overflow warning for large |x|
+    "sigmoid": "np.exp(-np.logaddexp(0.0, -{}))",
+    "relu": "np.maximum({}, 0.0)", "softplus": "np.logaddexp(0.0, {})",
+    "heaviside": "np.heaviside({}, 0.0)",
+}
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    base = name if name.isidentifier() and not keyword.iskeyword(name) else "v_" + "".join(
+        c if c.isalnum() else "_" for c in name)
+    out = base
+    k = 1
+    while out in taken or out == "np":
+        out = f"{base}_{k}"
+        k += 1
+    taken.add(out)
+    return out
+
+
+class _Writer:
+    def __init__(self, expr: Expr, sizes: dict[str, int]) -> None:
+        self.expr = expr
+        self.sizes = sizes
+        self.taken: set[str] = set()
+        self.names: dict[int, str] = {}
+        self.lines: list[str] = []
+        self.params: list[str] = []
+        self.dim_names: dict[str, str] = {}
+        self.counter = 0
+        order = walk(expr)
+        for v in sorted((n for n in order if isinstance(n, Var)), key=lambda v: v.name):
+            self.names[v.uid] = _identifier(v.name, self.taken)
+            self.params.append(self.names[v.uid])
+        # Where each named dimension can be read from: the first variable axis carrying it.
+        self.dim_source: dict[str, str] = {}
+        for v in sorted((n for n in order if isinstance(n, Var)), key=lambda v: v.name):
+            for ax, d in enumerate(v.shape):
+                if isinstance(d, str) and d not in self.dim_source:
+                    self.dim_source[d] = f"{self.names[v.uid]}.shape[{ax}]"
+        self.order = order
+
+    # -- helpers -----------------------------------------------------------------------
+    def fresh(self) -> str:
+        while True:
+            self.counter += 1
+            name = f"t{self.counter}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def dim(self, d: Any) -> str:
+        if not isinstance(d, str):
+            return str(int(d))
+        if d not in self.dim_names:
+            self.dim_names[d] = _identifier(d, self.taken)
+        return self.dim_names[d]
+
+    def shape_text(self, dims: Sequence[Any]) -> str:
+        parts = [self.dim(d) for d in dims]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def plan_size(self, d: Any) -> int:
+        return int(d) if not isinstance(d, str) else int(self.sizes.get(d, DEFAULT_SIZE))
+
+    def emit(self, text: str) -> str:
+        name = self.fresh()
+        self.lines.append(f"{name} = {text}")
+        return name
+
+    # -- nodes -------------------------------------------------------------------------
+    def run(self) -> str:
+        for node in self.order:
+            if node.uid in self.names:
+                continue
+            method = getattr(self, "node_" + type(node).__name__, None)
+            if method is None:
+                raise TensorcalcError(f"to_numpy cannot write a {type(node).__name__} node")
+            args = [self.names[c.uid] for c in node.children]
+            self.names[node.uid] = method(node, args)
+        return self.names[self.expr.uid]
+
+    def node_Const(self, node: Const, args: list[str]) -> str:
+        if node.value.ndim == 0:
+            return self.emit(f"np.{node.value.dtype.name}({node.value.item()!r})")
+        return self.emit(f"np.array({node.value.tolist()!r}, dtype=np.{node.value.dtype.name})")
+
+    def node_WithDims(self, node: Expr, args: list[str]) -> str:
+        return args[0]  # the other children are variables attached to bind named sizes
+
+    def node_Add(self, node: Add, args: list[str]) -> str:
+        text = ""
+        for k, (a, c) in enumerate(zip(args, node.coeffs)):
+            term = a if abs(c) == 1 else f"{_number(abs(c))} * {a}"
+            text += ("-" if c < 0 else "") + term if k == 0 else (" - " if c < 0 else " + ") + term
+        return self.emit(text)
+
+    def node_Func(self, node: Any, args: list[str]) -> str:
+        x = args[0]
+        if node.name == "pow":
+            p = node.param
+            code = {2.0: f"{x} * {x}", -1.0: f"1.0 / {x}", 0.5: f"np.sqrt({x})"}.get(
+                p, f"{x} ** {_number(p)}")
+            return self.emit(code)
+        return self.emit(_UFUNC_CODE[node.name].format(x))
+
+    def node_MatFunc(self, node: Any, args: list[str]) -> str:
+        code = {"inv": "np.linalg.inv({})", "det": "np.linalg.det({})",
+                "logdet": "np.linalg.slogdet({})[1]"}[node.name]
+        return self.emit(code.format(args[0]))
+
+    def node_LogSumExp(self, node: Any, args: list[str]) -> str:
+        axes = tuple(node.axes)
+        peak = self.emit(f"np.max({args[0]}, axis={axes!r}, keepdims=True)")
+        return self.emit(f"np.log(np.sum(np.exp({args[0]} - {peak}), axis={axes!r})) + "
+                         f"np.squeeze({peak}, axis={axes!r})")
+
+    def node_Index(self, node: Any, args: list[str]) -> str:
+        return self.emit(f"{args[0]}[{_index_text(node.index)}]")
+
+    def node_IndexAdjoint(self, node: Any, args: list[str]) -> str:
+        out = self.emit(f"np.zeros({self.shape_text(node.full_shape)}, dtype=np.result_type({args[0]}))")
+        self.lines.append(f"{out}[{_index_text(node.index)}] = {args[0]}")
+        return out
+
+    def node_Stack(self, node: Any, args: list[str]) -> str:
+        return self.emit(f"np.stack([{', '.join(args)}], axis={node.axis})")
+
+    # rearrange / reduce nodes of tensorcalc.rearrange
+    def node_Reshape(self, node: Any, args: list[str]) -> str:
+        return self.emit(f"{args[0]}.reshape({self.shape_text(node.shape)})")
+
+    def node_ReduceExtremum(self, node: Any, args: list[str]) -> str:
+        return self.emit(f"np.{node.kind}({args[0]}, axis={node.axes!r})")
+
+    def node_ReduceProd(self, node: Any, args: list[str]) -> str:
+        return self.emit(f"np.prod({args[0]}, axis={node.axes!r})")
+
+    def node_ExtremumMask(self, node: Any, args: list[str]) -> str:
+        # where x attains its extremum over the axes, shared equally among ties
+        x, axes = args[0], node.axes
+        peak = self.emit(f"np.{node.kind}({x}, axis={axes!r}, keepdims=True)")
+        hits = self.emit(f"({x} == {peak}).astype(np.result_type({x}, 1.0))")
+        return self.emit(f"{hits} / np.sum({hits}, axis={axes!r}, keepdims=True)")
+
+    def node_ProdExcept(self, node: Any, args: list[str]) -> str:
+        # the product of the other elements of each slice: exclusive cumulative products
+        # from both ends (no division, exact at zeros)
+        x, axes = args[0], tuple(node.axes)
+        kept = [ax for ax in range(node.ndim) if ax not in axes]
+        order = kept + list(axes)
+        moved = self.emit(f"np.transpose({x}, {tuple(order)!r})")
+        flat = self.emit(f"{moved}.reshape({moved}.shape[:{len(kept)}] + (-1,))")
+        ones = self.emit(f"np.ones({flat}.shape[:-1] + (1,), dtype={flat}.dtype)")
+        before = self.emit(f"np.cumprod(np.concatenate([{ones}, {flat}[..., :-1]], axis=-1), axis=-1)")
+        after = self.emit(f"np.cumprod(np.concatenate([{ones}, {flat}[..., :0:-1]], axis=-1), axis=-1)")
+        others = self.emit(f"({before} * {after}[..., ::-1]).reshape({moved}.shape)")
+        inverse = tuple(int(i) for i in sorted(range(len(order)), key=order.__getitem__))
+        return self.emit(f"np.transpose({others}, {inverse!r})")
+
+    def node_Einsum(self, node: Einsum, args: list[str]) -> str:
+        carried = set("".join(node.inputs))
+        core = "".join(dict.fromkeys(lab for lab in node.output if lab in carried))
+        value = self.contract(list(node.inputs), core, args, node)
+        factor = [] if node.scale == 1 else [_number(node.scale)]
+        for d in node.factor_dims:
+            if isinstance(d, tuple):
+                name, power = d
+                factor.append(f"{self.dim(name)} ** {power}" if power != 1 else self.dim(name))
+            else:
+                factor.append(self.dim(d))
+        if factor:
+            value = self.emit(" * ".join(factor + [value]))
+        if core == node.output:
+            return value
+        return self.embed(node, core, value)
+
+    def embed(self, node: Einsum, core: str, value: str) -> str:
+        """Write ``value`` (labels ``core``) into the extended output of ``node``."""
+        carried = set("".join(node.inputs))
+        output = node.output
+        unique = "".join(dict.fromkeys(output))
+        full = self.shape_text([node.sizes[lab] for lab in output])
+        index = ", ".join(":" if lab in carried else "None" for lab in unique)
+        expanded = f"{value}[{index}]" if any(lab not in carried for lab in unique) else value
+        if unique == output:  # broadcast only
+            return self.emit(f"np.broadcast_to({expanded}, {full})")
+        out = self.emit(f"np.zeros({full}, dtype=np.result_type({value}))")
+        self.lines.append(f'np.einsum("{output}->{unique}", {out})[...] = {expanded}')
+        return out
+
+    def contract(self, inputs: list[str], output: str, args: list[str], node: Einsum) -> str:
+        """Pairwise steps along ``tc.contract_path`` for ``inputs -> output`` (no extension)."""
+        if len(inputs) == 1:
+            return self.unary(inputs[0], output, args[0])
+        if len(inputs) == 2:
+            return self.pair(inputs[0], inputs[1], output, args[0], args[1])
+        from .contract import contract_path
+
+        spec = ",".join(inputs) + "->" + output
+        shapes = [tuple(self.plan_size(node.sizes[lab]) for lab in labels) for labels in inputs]
+        path, _ = contract_path(spec, *shapes)
+        ops = list(zip(inputs, args))
+        for step in path:
+            picked = [ops[k] for k in step]
+            for k in sorted(step, reverse=True):
+                del ops[k]
+            rest = "".join(labels for labels, _ in ops) + output
+            if len(ops) == 0:
+                keep = output
+            else:
+                seen = "".join(labels for labels, _ in picked)
+                keep = "".join(dict.fromkeys(lab for lab in seen if lab in rest))
+            if len(picked) == 1:
+                value = self.unary(picked[0][0], keep, picked[0][1])
+            elif len(picked) == 2:
+                value = self.pair(picked[0][0], picked[1][0], keep, picked[0][1], picked[1][1])
+            else:
+                spec_k = ",".join(l for l, _ in picked) + "->" + keep
+                value = self.emit(f'np.einsum("{spec_k}", {", ".join(a for _, a in picked)}, optimize=True)')
+            ops.append((keep, value))
+        labels, value = ops[0]
+        return value if labels == output else self.unary(labels, output, value)
+
+    def unary(self, labels: str, output: str, arg: str) -> str:
+        if labels == output:
+            return arg
+        if len(labels) == 2 and output == labels[::-1]:
+            return self.emit(f"{arg}.T")
+        return self.emit(f'np.einsum("{labels}->{output}", {arg})')
+
+    def pair(self, a: str, b: str, out: str, x: str, y: str) -> str:
+        if not a or not b:
+            scalar_first = (x, y) if not a else (y, x)
+            lab = b if not a else a
+            value = self.emit(f"{scalar_first[0]} * {scalar_first[1]}")
+            return value if lab == out else self.unary(lab, out, value)
+        chain = matrix_chain([a, b], out)
+        if chain is not None and all(form in ("M", "T", "col", "row") for _, form in chain):
+            names = {0: x, 1: y}
+            forms = [form for _, form in chain]
+            if forms == ["col", "row"]:
+                return self.emit(f"np.outer({names[chain[0][0]]}, {names[chain[1][0]]})")
+            parts = [names[k] + (".T" if form == "T" else "") for k, form in chain]
+            return self.emit(" @ ".join(parts))
+        batched = self.batched_matmul(a, b, out, x, y)
+        if batched is not None:
+            return batched
+        return self.emit(f'np.einsum("{a},{b}->{out}", {x}, {y}, optimize=True)')
+
+    def batched_matmul(self, a: str, b: str, out: str, x: str, y: str) -> str | None:
+        """``"bij,bjk->bik"``-shaped pairs as numpy's batched ``@`` (``.mT`` transposes)."""
+        n = len(out) - 2
+        if n < 1 or len(a) != n + 2 or len(b) != n + 2 or not (a[:n] == b[:n] == out[:n]):
+            return None
+        if len(set(a)) != len(a) or len(set(b)) != len(b) or len(set(out)) != len(out):
+            return None
+        chain = matrix_chain([a[n:], b[n:]], out[n:])
+        if chain is None or any(form not in ("M", "T") for _, form in chain):
+            return None
+        names = {0: x, 1: y}
+        return self.emit(" @ ".join(names[k] + (".mT" if form == "T" else "") for k, form in chain))
+
+
+def generate(expr: Expr, name: str = "f", sizes: dict[str, int] | None = None) -> str:
+    """The source of ``def name(<variables>): ...`` computing ``expr`` with numpy."""
+    if not isinstance(expr, Expr):
+        raise TypeError(f"to_numpy expects an expression, got {type(expr).__name__}")
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise TensorcalcError(f"function name {name!r} is not a Python identifier")
+    writer = _Writer(expr, dict(sizes or {}))
+    result = writer.run()
+    body = list(writer.lines)
+    # Bind the named dimensions the body uses, from the first variable axis carrying each.
+    head, extra_params = [], []
+    for d, ident in writer.dim_names.items():
+        if d in writer.dim_source:
+            head.append(f"{ident} = {writer.dim_source[d]}")
+        else:
+            extra_params.append(ident)
+    if body and body[-1].startswith(f"{result} = "):
+        body[-1] = "return " + body[-1][len(result) + 3:]
+    else:
+        body.append(f"return {result}")
+    params = writer.params + ([("*" if writer.params else "*")] + extra_params if extra_params else [])
+    lines = ["import numpy as np", "", "", f"def {name}({', '.join(params)}):"]
+    lines += ["    " + line for line in head + body]
+    return "\n".join(lines) + "\n"

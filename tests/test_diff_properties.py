@@ -1,0 +1,882 @@
+"""Property tests: derivatives of random einsums and random expression trees.
+
+The reference is always numpy plus central finite differences; tensorcalc is only ever on the
+side being checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import special
+
+import tensorcalc as tc
+from _numeric import api, assert_array, numeric_grad, numeric_jacobian
+
+SETTINGS = settings(max_examples=40, deadline=None)
+
+# --------------------------------------------------------------------------------------------
+# Random einsum specs
+# --------------------------------------------------------------------------------------------
+
+ALPHABET = "abcdef"
+
+
+@dataclass
+class EinsumCase:
+    spec: str
+    operands: list[np.ndarray]
+    upstream: np.ndarray
+    same_array: bool = False  # operand 1 is operand 0 (the very same array object)
+
+    def loss(self, wrt: int) -> Callable[[np.ndarray], float]:
+        def value(v: np.ndarray) -> float:
+            ops = list(self.operands)
+            ops[wrt] = v
+            if self.same_array:
+                ops[1 - wrt] = v
+            return float(np.sum(self.upstream * np.einsum(self.spec, *ops)))
+        return value
+
+
+def _batch_shape_for(draw: Any, batch: tuple[int, ...]) -> tuple[int, ...]:
+    """A shape that broadcasts to ``batch``: leading dims may be missing, others may be 1."""
+    keep = draw(st.integers(0, len(batch)))
+    tail = batch[len(batch) - keep:]
+    return tuple(draw(st.sampled_from([size, 1])) for size in tail)
+
+
+@st.composite
+def einsum_cases(draw: Any, allow_ellipsis: bool = True) -> EinsumCase:
+    sizes = {c: draw(st.integers(1, 3)) for c in ALPHABET}
+    n_ops = draw(st.integers(1, 3))
+    use_ellipsis = allow_ellipsis and draw(st.booleans())
+    batch = tuple(draw(st.lists(st.integers(1, 3), max_size=2))) if use_ellipsis else ()
+    terms, shapes = [], []
+    for _ in range(n_ops):
+        labels = draw(st.lists(st.sampled_from(ALPHABET[:4]), max_size=3))
+        ellipsis = use_ellipsis and draw(st.booleans())
+        batch_shape = _batch_shape_for(draw, batch) if ellipsis else ()
+        terms.append(("..." if ellipsis else "") + "".join(labels))
+        shapes.append(batch_shape + tuple(sizes[c] for c in labels))
+    present = sorted({c for t in terms for c in t.replace("...", "")})
+    output = draw(st.permutations(present).flatmap(
+        lambda perm: st.integers(0, len(perm)).map(lambda k: "".join(perm[:k]))))
+    has_ellipsis = any("..." in t for t in terms)
+    spec = ",".join(terms) + "->" + ("..." if has_ellipsis else "") + output
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    operands = [gen.standard_normal(shape) for shape in shapes]
+    out_shape = np.einsum(spec, *operands).shape
+    return EinsumCase(spec, operands, gen.standard_normal(out_shape))
+
+
+@st.composite
+def same_array_cases(draw: Any) -> EinsumCase:
+    """Two operands that are one array, read with possibly different labels of equal size."""
+    sizes = {c: draw(st.sampled_from([2, 3])) for c in ALPHABET[:4]}
+    first = draw(st.lists(st.sampled_from(ALPHABET[:4]), min_size=1, max_size=3))
+    second = [draw(st.sampled_from([c for c in ALPHABET[:4] if sizes[c] == sizes[p]])) for p in first]
+    present = sorted(set(first) | set(second))
+    output = "".join(draw(st.permutations(present))[: draw(st.integers(0, len(present)))])
+    spec = f"{''.join(first)},{''.join(second)}->{output}"
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = gen.standard_normal(tuple(sizes[c] for c in first))
+    upstream = gen.standard_normal(np.einsum(spec, x, x).shape)
+    return EinsumCase(spec, [x, x], upstream, same_array=True)
+
+
+def check_vjp(case: EinsumCase) -> None:
+    grads = api("einsum_vjp")(case.spec, *case.operands, grad=case.upstream)
+    assert isinstance(grads, tuple) and len(grads) == len(case.operands)
+    for k, operand in enumerate(case.operands):
+        single = EinsumCase(case.spec, case.operands, case.upstream)
+        assert_array(grads[k], numeric_grad(single.loss(k), operand), shape=operand.shape)
+
+
+FIXED_SPECS = [
+    ("iij,jk->ik", [(2, 2, 3), (3, 4)]),
+    ("ijj,i->", [(3, 2, 2), (3,)]),
+    ("ij,jk->", [(2, 3), (3, 4)]),          # every label summed
+    ("ij,k->ik", [(2, 3), (4,)]),           # j only in one operand
+    (",ij->ij", [(), (2, 3)]),              # a scalar operand
+    ("i,->", [(3,), ()]),
+    ("->", [()]),
+    ("iii->i", [(3, 3, 3)]),
+    ("ii,i->i", [(3, 3), (3,)]),
+    ("...ij,...j->...i", [(2, 1, 3, 4), (5, 4)]),   # size-1 and missing batch dims
+    ("i...,i->...", [(3, 2, 4), (3,)]),
+    ("ab,bc,cd,da->", [(2, 3), (3, 4), (4, 2), (2, 2)]),
+]
+
+
+@pytest.mark.parametrize("spec, shapes", FIXED_SPECS)
+def test_einsum_vjp_fixed_specs(spec: str, shapes: list[tuple[int, ...]]) -> None:
+    gen = np.random.default_rng(len(spec))
+    operands = [gen.standard_normal(s) for s in shapes]
+    upstream = gen.standard_normal(np.einsum(spec, *operands).shape)
+    check_vjp(EinsumCase(spec, operands, upstream))
+
+
+@SETTINGS
+@given(einsum_cases())
+def test_einsum_vjp_random_specs(case: EinsumCase) -> None:
+    check_vjp(case)
+
+
+@SETTINGS
+@given(same_array_cases())
+def test_einsum_vjp_same_array_twice(case: EinsumCase) -> None:
+    g0, g1 = api("einsum_vjp")(case.spec, *case.operands, grad=case.upstream)
+    x = case.operands[0]
+    total = g0 + g1
+    reference = numeric_grad(lambda v: np.sum(case.upstream * np.einsum(case.spec, v, v)), x)
+    assert_array(total, reference, shape=x.shape)
+
+
+@SETTINGS
+@given(einsum_cases(allow_ellipsis=False))
+def test_grad_subscripts_spec_reproduces_vjp(case: EinsumCase) -> None:
+    """tc.einsum(grad_subscripts(spec, k), G, *others) is operand k's gradient."""
+    k = len(case.operands) - 1
+    grad_spec = api("grad_subscripts")(case.spec, wrt=k)
+    assert isinstance(grad_spec, str)
+    inputs, output = grad_spec.replace(" ", "").split("->")
+    assert len(inputs.split(",")) == len(case.operands)
+    assert len(output) == case.operands[k].ndim
+    labels_in = case.spec.split("->")[0].split(",")[k]
+    sizes = {c: n for c, n in zip(labels_in, case.operands[k].shape) if c not in inputs}
+    others = [op for j, op in enumerate(case.operands) if j != k]
+    got = tc.einsum(grad_spec, case.upstream, *others, sizes=sizes or None)
+    assert_array(got, numeric_grad(case.loss(k), case.operands[k]), shape=case.operands[k].shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Random expression trees
+# --------------------------------------------------------------------------------------------
+
+N = 3  # every vector node has shape (N,); A is N x N
+
+UNARY = ["exp_sin", "tanh", "sigmoid", "sin", "cos", "log_pos", "softplus", "sqrt_pos", "neg",
+         "square", "log1p_sq", "tan_small", "cube"]
+BINARY = ["add", "sub", "mul", "div_pos", "scale_by_sum", "dot_scale"]
+MATRIX = ["matvec", "einsum_matvec", "rowbcast", "transpose_matvec"]
+
+
+def tree_strategy() -> st.SearchStrategy:
+    leaves = st.sampled_from([("x",), ("y",), ("xc",)])
+    return st.recursive(
+        leaves,
+        lambda kids: st.one_of(
+            st.tuples(st.sampled_from(UNARY), kids),
+            st.tuples(st.sampled_from(BINARY), kids, kids),
+            st.tuples(st.sampled_from(MATRIX), kids),
+        ),
+        max_leaves=5,
+    )
+
+
+CONST = np.array([0.3, -0.7, 1.1])
+
+
+class Builder:
+    """Builds the same tree twice: as a tensorcalc expression and as a numpy function."""
+
+    def __init__(self) -> None:
+        var = api("var")
+        self.vars = {"x": var("x", (N,)), "y": var("y", (N,)), "A": var("A", (N, N))}
+
+    def expr(self, node: tuple) -> Any:
+        kind, kids = node[0], [self.expr(k) for k in node[1:]]
+        f = api
+        if kind in ("x", "y"):
+            return self.vars[kind]
+        if kind == "xc":
+            return self.vars["x"] + CONST  # a numpy constant inside the expression
+        table: dict[str, Callable[..., Any]] = {
+            "exp_sin": lambda a: f("exp")(f("sin")(a)),
+            "tanh": lambda a: f("tanh")(a),
+            "sigmoid": lambda a: f("sigmoid")(a),
+            "sin": lambda a: f("sin")(a),
+            "cos": lambda a: f("cos")(a),
+            "log_pos": lambda a: f("log")(1.0 + a * a),
+            "softplus": lambda a: f("softplus")(a),
+            "sqrt_pos": lambda a: f("sqrt")(a ** 2 + 1.0),
+            "neg": lambda a: -a,
+            "square": lambda a: a ** 2,
+            "log1p_sq": lambda a: f("log1p")(a * a),
+            "tan_small": lambda a: f("tan")(0.5 * f("tanh")(a)),
+            "cube": lambda a: f("tanh")(a) ** 3,
+            "add": lambda a, b: a + b,
+            "sub": lambda a, b: a - b,
+            "mul": lambda a, b: a * b,
+            "div_pos": lambda a, b: a / (2.0 + b * b),
+            "scale_by_sum": lambda a, b: f("tanh")(f("sum")(b)) * a,
+            "dot_scale": lambda a, b: tc.einsum("i,i->", a, f("tanh")(b)) * a,
+            "matvec": lambda a: self.vars["A"] @ f("tanh")(a),
+            "einsum_matvec": lambda a: tc.einsum("ij,j->i", self.vars["A"], a),
+            "rowbcast": lambda a: tc.einsum("ij->i", self.vars["A"] * a),
+            "transpose_matvec": lambda a: self.vars["A"].T @ f("sin")(a),
+        }
+        return table[kind](*kids)
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def numpy_fn(node: tuple) -> Callable[[dict], np.ndarray]:
+    kind, kids = node[0], [numpy_fn(k) for k in node[1:]]
+    if kind in ("x", "y"):
+        return lambda v: v[kind]
+    if kind == "xc":
+        return lambda v: v["x"] + CONST
+    unary: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "exp_sin": lambda a: np.exp(np.sin(a)), "tanh": np.tanh, "sigmoid": _sig, "sin": np.sin,
+        "cos": np.cos, "log_pos": lambda a: np.log(1.0 + a * a), "softplus": lambda a: np.logaddexp(0.0, a),
+        "sqrt_pos": lambda a: np.sqrt(a ** 2 + 1.0), "neg": np.negative, "square": lambda a: a ** 2,
+        "log1p_sq": lambda a: np.log1p(a * a), "tan_small": lambda a: np.tan(0.5 * np.tanh(a)),
+        "cube": lambda a: np.tanh(a) ** 3,
+    }
+    if kind in unary:
+        (a,) = kids
+        return lambda v: unary[kind](a(v))
+    binary: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+        "add": np.add, "sub": np.subtract, "mul": np.multiply,
+        "div_pos": lambda a, b: a / (2.0 + b * b),
+        "scale_by_sum": lambda a, b: np.tanh(np.sum(b)) * a,
+        "dot_scale": lambda a, b: np.dot(a, np.tanh(b)) * a,
+    }
+    if kind in binary:
+        a, b = kids
+        return lambda v: binary[kind](a(v), b(v))
+    (a,) = kids
+    matrix: dict[str, Callable[[dict, np.ndarray], np.ndarray]] = {
+        "matvec": lambda v, t: v["A"] @ np.tanh(t),
+        "einsum_matvec": lambda v, t: v["A"] @ t,
+        "rowbcast": lambda v, t: (v["A"] * t).sum(axis=1),
+        "transpose_matvec": lambda v, t: v["A"].T @ np.sin(t),
+    }
+    return lambda v: matrix[kind](v, a(v))
+
+
+def random_values(seed: int) -> dict[str, np.ndarray]:
+    gen = np.random.default_rng(seed)
+    return {"x": gen.uniform(-1, 1, N), "y": gen.uniform(-1, 1, N),
+            "A": gen.uniform(-1, 1, (N, N)), "v": gen.uniform(-1, 1, N)}
+
+
+def scalar_of(tree: tuple, top: str) -> tuple:
+    return ("sum", tree) if top == "sum" else ("dot", tree)
+
+
+def build_scalar(builder: Builder, tree: tuple, top: str) -> tuple[Any, Callable[[dict], float]]:
+    expr, fn = builder.expr(tree), numpy_fn(tree)
+    if top == "sum":
+        return api("sum")(expr), lambda v: float(np.sum(fn(v)))
+    return (tc.einsum("i,i->", expr, api("sin")(builder.vars["x"])),
+            lambda v: float(np.dot(fn(v), np.sin(v["x"]))))
+
+
+def grad_reference(fn: Callable[[dict], float], values: dict, wrt: str) -> np.ndarray:
+    return numeric_grad(lambda p: fn({**values, wrt: p}), values[wrt])
+
+
+tree_cases = st.tuples(tree_strategy(), st.sampled_from(["sum", "dot"]), st.integers(0, 10_000),
+                       st.sampled_from(["x", "A"]))
+
+
+@SETTINGS
+@given(tree_cases)
+def test_grad_of_random_tree(case: tuple) -> None:
+    tree, top, seed, wrt = case
+    builder = Builder()
+    f, fn = build_scalar(builder, tree, top)
+    values = random_values(seed)
+    assert_array(f.evaluate(**values), fn(values), shape=(), rtol=1e-10, atol=1e-12)
+    g = api("grad")(f, builder.vars[wrt]).evaluate(**values)
+    assert_array(g, grad_reference(fn, values, wrt), shape=values[wrt].shape, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(tree_cases)
+def test_hessian_of_random_tree(case: tuple) -> None:
+    tree, top, seed, _ = case
+    builder = Builder()
+    f, _fn = build_scalar(builder, tree, top)
+    x = builder.vars["x"]
+    values = random_values(seed)
+    H = api("hessian")(f, x).evaluate(**values)
+    assert_array(H, H.T, shape=(N, N), rtol=1e-9, atol=1e-10)
+    grad_expr = api("grad")(f, x)
+    reference = numeric_jacobian(lambda p: grad_expr.evaluate(**{**values, "x": p}), values["x"])
+    assert_array(H, reference, rtol=1e-5, atol=1e-5)
+    v = api("var")("v", (N,))
+    hv = api("hvp")(f, x, v).evaluate(**values)
+    assert_array(hv, H @ values["v"], shape=(N,), rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(tree_strategy(), st.integers(0, 10_000))
+def test_jacobian_layouts_of_random_tree(tree: tuple, seed: int) -> None:
+    builder = Builder()
+    y, fn = builder.expr(tree), numpy_fn(tree)
+    x = builder.vars["x"]
+    values = random_values(seed)
+    reference = numeric_jacobian(lambda p: fn({**values, "x": p}), values["x"])
+    jacobian = api("jacobian")
+    assert_array(jacobian(y, x).evaluate(**values), reference, shape=(N, N), rtol=1e-5, atol=1e-6)
+    assert_array(jacobian(y, x, layout="denominator").evaluate(**values), reference.T,
+                 shape=(N, N), rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(tree_cases)
+def test_check_grad_small_for_correct_gradients(case: tuple) -> None:
+    tree, top, seed, wrt = case
+    builder = Builder()
+    f, _fn = build_scalar(builder, tree, top)
+    values = random_values(seed)
+    error = api("check_grad")(f, builder.vars[wrt], **values)
+    assert np.isfinite(error)
+    assert float(error) < 1e-5
+
+
+def test_check_grad_large_for_wrong_derivative() -> None:
+    """relu at its kink: any one-sided rule (0 or 1) is 0.5 away from the central difference."""
+    x = api("var")("x", (3,))
+    f = api("sum")(api("relu")(x))
+    error = api("check_grad")(f, x, x=np.array([0.0, 0.5, -0.5]))
+    assert float(error) > 0.4
+    error_smooth = api("check_grad")(f, x, x=np.array([0.25, 0.5, -0.5]))
+    assert float(error_smooth) < 1e-6
+
+
+def test_check_grad_large_for_sign_jump() -> None:
+    """sign jumps by 2 at 0: its derivative rule says 0, central differences say 1/step."""
+    x = api("var")("x", (2,))
+    f = api("sum")(api("sign")(x))
+    error = api("check_grad")(f, x, x=np.array([0.0, 1.0]))
+    assert float(error) > 1e3
+
+
+def test_gradient_of_matrix_variable_shape_and_dtype() -> None:
+    builder = Builder()
+    f, fn = build_scalar(builder, ("matvec", ("exp_sin", ("x",))), "sum")
+    values = random_values(3)
+    g = api("grad")(f, builder.vars["A"]).evaluate(**values)
+    assert_array(g, grad_reference(fn, values, "A"), shape=(N, N))
+
+
+# --------------------------------------------------------------------------------------------
+# Symbolic einsum terms with random specs
+# --------------------------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(einsum_cases())
+def test_grad_of_symbolic_einsum_random_specs(case: EinsumCase) -> None:
+    var = api("var")
+    names = [f"T{k}" for k in range(len(case.operands))]
+    tensors = [var(name, op.shape) for name, op in zip(names, case.operands)]
+    upstream = var("G", case.upstream.shape)
+    f = api("sum")(upstream * tc.einsum(case.spec, *tensors))
+    values = {name: op for name, op in zip(names, case.operands)} | {"G": case.upstream}
+    assert_array(f.evaluate(**values), np.sum(case.upstream * np.einsum(case.spec, *case.operands)),
+                 shape=(), rtol=1e-10, atol=1e-12)
+    for k, tensor in enumerate(tensors):
+        g = api("grad")(f, tensor).evaluate(**values)
+        assert_array(g, numeric_grad(case.loss(k), case.operands[k]), shape=case.operands[k].shape)
+
+
+@SETTINGS
+@given(same_array_cases())
+def test_grad_of_symbolic_einsum_same_variable_twice(case: EinsumCase) -> None:
+    x = case.operands[0]
+    X = api("var")("X", x.shape)
+    f = api("sum")(tc.einsum(case.spec, X, X) * case.upstream)
+    g = api("grad")(f, X).evaluate(X=x)
+    reference = numeric_grad(lambda v: np.sum(case.upstream * np.einsum(case.spec, v, v)), x)
+    assert_array(g, reference, shape=x.shape)
+
+
+@pytest.mark.parametrize("spec, out_shape", [("i->ii", (3, 3)), ("i->ij", (3, 4))])
+def test_grad_through_extended_output(spec: str, out_shape: tuple[int, int]) -> None:
+    """Diagonal embedding and broadcast outputs inside an expression differentiate back."""
+    x = api("var")("x", (3,))
+    W = np.arange(12.0).reshape(out_shape) / 7.0 if out_shape[1] == 4 else np.arange(9.0).reshape(3, 3) / 5.0
+    y = tc.einsum(spec, x, sizes={"j": 4} if "j" in spec else None)
+    f = api("sum")(api("sin")(y) * W)
+    x0 = np.array([0.3, -1.2, 0.8])
+    reference_y = np.diag(x0) if spec == "i->ii" else np.repeat(x0[:, None], 4, axis=1)
+    assert_array(y.evaluate(x=x0), reference_y, shape=out_shape, rtol=0, atol=0)
+    if spec == "i->ii":
+        expected = np.diag(np.cos(x0) * W)
+    else:
+        expected = (np.cos(x0)[:, None] * W).sum(axis=1)
+    assert_array(api("grad")(f, x).evaluate(x=x0), expected, shape=(3,), rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_arrays_on_either_side_of_an_expression() -> None:
+    """ndarray (op) Expr must build an expression (numpy must defer to the Expr)."""
+    x = api("var")("x", (3,))
+    M = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])
+    c = np.array([0.5, -2.0, 1.0])
+    f = api("sum")(M @ x) + api("sum")(c * x) + api("sum")(c - x) + api("sum")(x / (c + 3.0))
+    x0 = np.array([0.1, 0.2, 0.3])
+    expected_value = np.sum(M @ x0) + np.sum(c * x0) + np.sum(c - x0) + np.sum(x0 / (c + 3.0))
+    assert_array(f.evaluate(x=x0), expected_value, shape=(), rtol=1e-12)
+    expected_grad = M.sum(axis=0) + c - 1.0 + 1.0 / (c + 3.0)
+    assert_array(api("grad")(f, x).evaluate(x=x0), expected_grad, shape=(3,), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic edge cases: broadcasting, slicing, powers, named sizes, symmetry, zeros, errors
+# --------------------------------------------------------------------------------------------
+
+def test_broadcasting_gradients_are_summed_back() -> None:
+    """(3,1) op (4,) broadcasts to (3,4); each gradient is reduced back to its own shape."""
+    var = api("var")
+    a, b = var("a", (3, 1)), var("b", (4,))
+    f = api("sum")(api("sin")(a * b + a) / (2.0 + b))
+    gen = np.random.default_rng(30)
+    values = {"a": gen.standard_normal((3, 1)), "b": gen.standard_normal(4)}
+
+    def ref(v: dict) -> float:
+        return float(np.sum(np.sin(v["a"] * v["b"] + v["a"]) / (2.0 + v["b"])))
+
+    for name, expr_var in (("a", a), ("b", b)):
+        g = api("grad")(f, expr_var).evaluate(**values)
+        assert_array(g, grad_reference(ref, values, name), shape=values[name].shape)
+
+
+def test_powers_with_expression_exponents() -> None:
+    var = api("var")
+    x, y = var("x", (3,)), var("y", (3,))
+    f = api("sum")((1.5 + x * x) ** y + 2.0 ** x + x ** -1.5 + api("pow")(x, 3))
+    values = {"x": np.array([0.4, 1.3, 2.0]), "y": np.array([0.5, -1.0, 2.5])}
+
+    def ref(v: dict) -> float:
+        return float(np.sum((1.5 + v["x"] ** 2) ** v["y"] + 2.0 ** v["x"] + v["x"] ** -1.5 + v["x"] ** 3))
+
+    assert_array(f.evaluate(**values), ref(values), shape=(), rtol=1e-12)
+    for name, expr_var in (("x", x), ("y", y)):
+        assert_array(api("grad")(f, expr_var).evaluate(**values), grad_reference(ref, values, name), shape=(3,))
+
+
+@pytest.mark.parametrize("key", [(slice(1, 3),), (slice(None, None, -1),), (slice(None), 0), (1, slice(0, 2)), (Ellipsis, 1)])
+def test_slicing_gradients(key: tuple) -> None:
+    X = api("var")("X", (3, 4)) if len(key) > 1 else api("var")("X", (4,))
+    X0 = np.random.default_rng(31).standard_normal(X.shape)
+    weights = np.arange(1.0, 1.0 + X0[key].size).reshape(X0[key].shape)
+    f = api("sum")(api("tanh")(X[key]) * weights)
+
+    def ref(v: dict) -> float:
+        return float(np.sum(np.tanh(v["X"][key]) * weights))
+
+    assert_array(X[key].evaluate(X=X0), X0[key], shape=X0[key].shape, rtol=0, atol=0)
+    assert_array(api("grad")(f, X).evaluate(X=X0), grad_reference(ref, {"X": X0}, "X"), shape=X0.shape)
+
+
+def test_stack_along_axis_one_jacobian() -> None:
+    x = api("var")("x", (2,))
+    F = api("stack")([api("sin")(x), x * x, 3.0 * x], axis=1)
+    x0 = np.array([0.3, -0.9])
+
+    def ref(p: np.ndarray) -> np.ndarray:
+        return np.stack([np.sin(p), p * p, 3.0 * p], axis=1)
+
+    assert_array(F.evaluate(x=x0), ref(x0), shape=(2, 3), rtol=1e-12)
+    assert_array(api("jacobian")(F, x).evaluate(x=x0), numeric_jacobian(ref, x0), shape=(2, 3, 2))
+
+
+def test_sum_and_mean_over_axes() -> None:
+    X = api("var")("X", (2, 3, 4))
+    X0 = np.random.default_rng(32).standard_normal((2, 3, 4))
+    f = api("sum")(api("sum")(X, axis=1) ** 2) + api("sum")(api("mean")(X, axis=(0, 2)) ** 3)
+
+    def ref(v: dict) -> float:
+        return float(np.sum(v["X"].sum(axis=1) ** 2) + np.sum(v["X"].mean(axis=(0, 2)) ** 3))
+
+    assert_array(f.evaluate(X=X0), ref({"X": X0}), shape=(), rtol=1e-12)
+    assert_array(api("grad")(f, X).evaluate(X=X0), grad_reference(ref, {"X": X0}, "X"), shape=(2, 3, 4))
+
+
+def test_named_dimensions_bind_per_evaluation() -> None:
+    """One symbolic gradient serves every size of the named dimension."""
+    var = api("var")
+    x, A = var("x", ("n",)), var("A", ("m", "n"))
+    f = api("sum")(api("tanh")(A @ x) ** 2)
+    g, H = api("grad")(f, x), api("hessian")(f, x)
+    for m, n in ((2, 3), (4, 5)):
+        gen = np.random.default_rng(m * n)
+        values = {"A": gen.standard_normal((m, n)), "x": gen.standard_normal(n)}
+
+        def ref(v: dict) -> float:
+            return float(np.sum(np.tanh(v["A"] @ v["x"]) ** 2))
+
+        assert_array(g.evaluate(**values), grad_reference(ref, values, "x"), shape=(n,))
+        hess = H.evaluate(**values)
+        assert_array(hess, numeric_jacobian(lambda p: g.evaluate(**{**values, "x": p}), values["x"]), shape=(n, n))
+
+
+def test_hessian_of_linear_function_is_zero_and_hvp_accepts_arrays() -> None:
+    var = api("var")
+    A, x = var("A", (2, 3)), var("x", (3,))
+    values = {"A": np.ones((2, 3)), "x": np.array([0.5, -1.0, 2.0])}
+    H = api("hessian")(api("sum")(A @ x), x).evaluate(**values)
+    assert_array(H, np.zeros((3, 3)), shape=(3, 3), rtol=0, atol=0)
+    cubic = api("sum")(x ** 3)
+    v0 = np.array([1.0, 2.0, -1.0])
+    hv = api("hvp")(cubic, x, v0).evaluate(**values)
+    assert_array(hv, 6.0 * values["x"] * v0, shape=(3,), rtol=1e-12)
+
+
+def test_gradient_wrt_symmetric_variable_is_symmetric() -> None:
+    """f(S) = a^T S b: for symmetric S only symmetric directions exist, so the gradient is
+    symmetric and its inner product with any symmetric direction is the directional derivative."""
+    var = api("var")
+    a, b, S = var("a", (3,)), var("b", (3,)), var("S", (3, 3), symmetric=True)
+    f = tc.einsum("i,ij,j->", a, api("tanh")(S), b)
+    gen = np.random.default_rng(33)
+    M, D = gen.standard_normal((3, 3)), gen.standard_normal((3, 3))
+    values = {"a": gen.standard_normal(3), "b": gen.standard_normal(3), "S": M + M.T}
+    g = api("grad")(f, S).evaluate(**values)
+    assert_array(g, g.T, shape=(3, 3), rtol=1e-12, atol=1e-14)
+    direction = D + D.T
+    eps = 1e-6
+
+    def ref(s: np.ndarray) -> float:
+        return float(values["a"] @ np.tanh(s) @ values["b"])
+
+    fd = (ref(values["S"] + eps * direction) - ref(values["S"] - eps * direction)) / (2 * eps)
+    np.testing.assert_allclose(np.sum(g * direction), fd, rtol=1e-6)
+
+
+def test_jacobian_of_scalar_wrt_scalar() -> None:
+    t = api("var")("t", ())
+    y = api("exp")(api("sin")(t)) * t
+    t0 = np.array(0.4)
+    expected = np.exp(np.sin(0.4)) * (np.cos(0.4) * 0.4 + 1.0)
+    assert_array(api("jacobian")(y, t).evaluate(t=t0), expected, shape=(), rtol=1e-12)
+    assert_array(api("hessian")(y, t).evaluate(t=t0),
+                 numeric_grad(lambda p: np.exp(np.sin(p)) * (np.cos(p) * p + 1.0), t0), shape=())
+
+
+def test_softplus_and_sigmoid_are_stable_at_large_arguments() -> None:
+    x = api("var")("x", (4,))
+    x0 = np.array([-800.0, -30.0, 30.0, 800.0])
+    f = api("sum")(api("softplus")(x) + api("sigmoid")(x))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
+        value = f.evaluate(x=x0)
+        g = api("grad")(f, x).evaluate(x=x0)
+    sig = special.expit(x0)
+    assert_array(value, np.sum(np.logaddexp(0.0, x0) + sig), shape=(), rtol=1e-12)
+    assert_array(g, sig + sig * (1.0 - sig), shape=(4,), rtol=1e-12, atol=1e-300)
+
+
+# -- einsum_vjp / grad_subscripts input forms ---------------------------------------------------
+
+def test_implicit_and_spaced_subscripts() -> None:
+    gen = np.random.default_rng(34)
+    A, B = gen.standard_normal((2, 3)), gen.standard_normal((3, 4))
+    G = gen.standard_normal((2, 4))
+    expected = (G @ B.T, A.T @ G)
+    for spec in ("ij,jk", "ij, jk -> ik", "ij,jk->ik"):
+        got = api("einsum_vjp")(spec, A, B, grad=G)
+        for g, e in zip(got, expected):
+            assert_array(g, e, rtol=1e-12, atol=1e-12)
+    assert api("grad_subscripts")("ij,jk", wrt=0).replace(" ", "") == "ik,jk->ij"
+
+
+def test_einsum_vjp_keeps_float32() -> None:
+    gen = np.random.default_rng(35)
+    A = gen.standard_normal((3, 4)).astype(np.float32)
+    x = gen.standard_normal(4).astype(np.float32)
+    G = gen.standard_normal(3).astype(np.float32)
+    gA, gx = api("einsum_vjp")("ij,j->i", A, x, grad=G)
+    assert_array(gA, np.outer(G, x), dtype=np.float32, rtol=1e-5, atol=1e-6)
+    assert_array(gx, A.T @ G, dtype=np.float32, rtol=1e-5, atol=1e-6)
+
+
+# -- errors are TensorcalcError (a ValueError) naming the fault ---------------------------------
+
+def test_error_grad_of_non_scalar() -> None:
+    x = api("var")("x", (3,))
+    with pytest.raises(tc.TensorcalcError, match="scalar"):
+        api("grad")(x * 2.0, x)
+
+
+def test_error_unknown_layout() -> None:
+    x = api("var")("x", (3,))
+    with pytest.raises(tc.TensorcalcError, match="sideways"):
+        api("jacobian")(x * 2.0, x, layout="sideways")
+
+
+def test_error_wrt_out_of_range() -> None:
+    with pytest.raises(tc.TensorcalcError, match="2"):
+        api("grad_subscripts")("ij,jk->ik", wrt=2)
+    with pytest.raises(tc.TensorcalcError):
+        api("einsum_vjp")("ij,jk->ik", np.ones((2, 3)), np.ones((3, 4)), grad=np.ones((2, 5)))
+
+
+def test_error_missing_variable_at_evaluation() -> None:
+    x, y = api("var")("x", (2,)), api("var")("y", (2,))
+    with pytest.raises(tc.TensorcalcError, match="'?y'?"):
+        api("grad")(api("sum")(x * y), x).evaluate(x=np.ones(2))
+
+
+def test_error_wrong_shape_at_evaluation() -> None:
+    x = api("var")("x", (3,))
+    with pytest.raises(tc.TensorcalcError, match="x"):
+        api("sum")(x * x).evaluate(x=np.ones(4))
+
+
+def test_error_hvp_vector_shape() -> None:
+    x = api("var")("x", (3,))
+    with pytest.raises(tc.TensorcalcError):
+        api("hvp")(api("sum")(x ** 3), x, np.ones(2))
+
+
+# --------------------------------------------------------------------------------------------
+# Random matrix-valued trees: products, transposes, inverses, traces, determinants
+# --------------------------------------------------------------------------------------------
+
+M_UNARY = ["tanh", "sin", "T", "square_mm", "inv_shift", "sigmoid", "diag_embed", "softmax_rows"]
+M_BINARY = ["mm", "add", "hadamard", "mm_t"]
+
+
+def matrix_tree_strategy() -> st.SearchStrategy:
+    return st.recursive(
+        st.sampled_from([("X",), ("Y",)]),
+        lambda kids: st.one_of(st.tuples(st.sampled_from(M_UNARY), kids),
+                               st.tuples(st.sampled_from(M_BINARY), kids, kids)),
+        max_leaves=4,
+    )
+
+
+def matrix_expr(node: tuple, leaves: dict) -> Any:
+    kind, kids = node[0], [matrix_expr(k, leaves) for k in node[1:]]
+    f = api
+    table: dict[str, Callable[..., Any]] = {
+        "X": lambda: leaves["X"], "Y": lambda: leaves["Y"],
+        "tanh": lambda a: f("tanh")(a), "sin": lambda a: f("sin")(a), "T": lambda a: a.T,
+        "square_mm": lambda a: a @ a,
+        "inv_shift": lambda a: f("inv")(3.0 * np.eye(N) + f("tanh")(a)),
+        "sigmoid": lambda a: f("sigmoid")(a),
+        "diag_embed": lambda a: tc.einsum("ii->ii", a),
+        "softmax_rows": lambda a: f("softmax")(a),
+        "mm": lambda a, b: a @ b, "add": lambda a, b: a + b, "hadamard": lambda a, b: a * b,
+        "mm_t": lambda a, b: tc.einsum("ij,kj->ik", a, b),
+    }
+    return table[kind](*kids)
+
+
+def matrix_numpy(node: tuple, leaves: dict) -> np.ndarray:
+    kind, kids = node[0], [matrix_numpy(k, leaves) for k in node[1:]]
+    table: dict[str, Callable[..., np.ndarray]] = {
+        "X": lambda: leaves["X"], "Y": lambda: leaves["Y"],
+        "tanh": np.tanh, "sin": np.sin, "T": lambda a: a.T, "square_mm": lambda a: a @ a,
+        "inv_shift": lambda a: np.linalg.inv(3.0 * np.eye(N) + np.tanh(a)),
+        "sigmoid": special.expit, "diag_embed": lambda a: np.diag(np.diag(a)),
+        "softmax_rows": lambda a: special.softmax(a, axis=-1),
+        "mm": np.matmul, "add": np.add, "hadamard": np.multiply, "mm_t": lambda a, b: a @ b.T,
+    }
+    return table[kind](*kids)
+
+
+MATRIX_TOPS = {
+    "trace": (lambda p: api("trace")(p), np.trace),
+    "sum_sq": (lambda p: api("sum")(p * p), lambda a: float(np.sum(a * a))),
+    "logdet_shift": (lambda p: api("logdet")(4.0 * np.eye(N) + api("tanh")(p)),
+                     lambda a: np.linalg.slogdet(4.0 * np.eye(N) + np.tanh(a))[1]),
+    "det": (lambda p: api("det")(p + 2.0 * np.eye(N)), lambda a: np.linalg.det(a + 2.0 * np.eye(N))),
+    "logsumexp": (lambda p: api("logsumexp")(p), special.logsumexp),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(matrix_tree_strategy(), st.sampled_from(sorted(MATRIX_TOPS)), st.integers(0, 10_000))
+def test_matrix_tree_gradient_and_hessian(tree: tuple, top: str, seed: int) -> None:
+    var = api("var")
+    leaves = {"X": var("X", (N, N)), "Y": var("Y", (N, N))}
+    gen = np.random.default_rng(seed)
+    values = {"X": gen.uniform(-0.8, 0.8, (N, N)), "Y": gen.uniform(-0.8, 0.8, (N, N))}
+    build, ref_top = MATRIX_TOPS[top]
+    f = build(matrix_expr(tree, leaves))
+
+    def ref(v: dict) -> float:
+        return float(ref_top(matrix_numpy(tree, v)))
+
+    assert_array(f.evaluate(**values), ref(values), shape=(), rtol=1e-10, atol=1e-12)
+    g_expr = api("grad")(f, leaves["X"])
+    assert_array(g_expr.evaluate(**values), grad_reference(ref, values, "X"), shape=(N, N), rtol=1e-5, atol=1e-6)
+    H = api("hessian")(f, leaves["X"]).evaluate(**values)
+    reference = numeric_jacobian(lambda p: g_expr.evaluate(**{**values, "X": p}), values["X"])
+    assert_array(H, reference, shape=(N, N, N, N), rtol=1e-5, atol=1e-5)
+    assert_array(H.reshape(N * N, N * N), H.reshape(N * N, N * N).T, rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(tree_strategy(), st.integers(0, 10_000))
+def test_third_derivative_of_random_tree(tree: tuple, seed: int) -> None:
+    """jacobian(hessian) against finite differences of the Hessian: rules must accept an
+    upstream gradient with extra leading axes, twice over."""
+    builder = Builder()
+    f, _fn = build_scalar(builder, tree, "sum")
+    x = builder.vars["x"]
+    values = random_values(seed)
+    H_expr = api("hessian")(f, x)
+    T = api("jacobian")(H_expr, x).evaluate(**values)
+    reference = numeric_jacobian(lambda p: H_expr.evaluate(**{**values, "x": p}), values["x"])
+    assert_array(T, reference, shape=(N, N, N), rtol=1e-5, atol=1e-5)
+    # a third derivative of a smooth function is symmetric in all three indices
+    assert_array(T, np.transpose(T, (1, 0, 2)), rtol=1e-8, atol=1e-9)
+    assert_array(T, np.transpose(T, (0, 2, 1)), rtol=1e-8, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# Operators and einsum call forms inside expressions
+# --------------------------------------------------------------------------------------------
+
+MATMUL_SHAPES = [((2, 3, 4), (4,)), ((4,), (4, 5)), ((2, 3, 4), (1, 4, 5)), ((3, 4), (2, 4, 2)), ((4,), (4,))]
+
+
+@pytest.mark.parametrize("shape_a, shape_b", MATMUL_SHAPES)
+def test_matmul_follows_numpy_semantics(shape_a: tuple, shape_b: tuple) -> None:
+    var = api("var")
+    a, b = var("a", shape_a), var("b", shape_b)
+    gen = np.random.default_rng(len(shape_a) * 10 + len(shape_b))
+    values = {"a": gen.standard_normal(shape_a), "b": gen.standard_normal(shape_b)}
+    y = a @ b
+    expected = values["a"] @ values["b"]
+    assert_array(y.evaluate(**values), expected, shape=np.shape(expected), rtol=1e-12, atol=1e-12)
+    f = api("sum")(api("sin")(y))
+
+    def ref(v: dict) -> float:
+        return float(np.sum(np.sin(v["a"] @ v["b"])))
+
+    for name, expr_var in (("a", a), ("b", b)):
+        assert_array(api("grad")(f, expr_var).evaluate(**values), grad_reference(ref, values, name), shape=values[name].shape)
+
+
+def test_transpose_of_three_axes_reverses_them() -> None:
+    X = api("var")("X", (2, 3, 4))
+    X0 = np.random.default_rng(40).standard_normal((2, 3, 4))
+    W = np.arange(24.0).reshape(4, 3, 2)
+    assert_array(X.T.evaluate(X=X0), X0.T, shape=(4, 3, 2), rtol=0, atol=0)
+    f = api("sum")(X.T * W)
+    assert_array(api("grad")(f, X).evaluate(X=X0), W.T, shape=(2, 3, 4), rtol=0, atol=0)
+
+
+def test_scalar_arithmetic_on_both_sides() -> None:
+    x = api("var")("x", (3,))
+    y = (1.0 - x) * 2.0 + 3.0 / (x + 4.0) - x / 2.0 + (+x) - (-x) ** 2
+    x0 = np.array([0.2, -0.5, 1.5])
+    expected_y = (1.0 - x0) * 2.0 + 3.0 / (x0 + 4.0) - x0 / 2.0 + x0 - x0 ** 2
+    assert_array(y.evaluate(x=x0), expected_y, shape=(3,), rtol=1e-12)
+    expected_j = np.diag(-2.0 - 3.0 / (x0 + 4.0) ** 2 - 0.5 + 1.0 - 2.0 * x0)
+    assert_array(api("jacobian")(y, x).evaluate(x=x0), expected_j, shape=(3, 3), rtol=1e-12, atol=1e-14)
+
+
+def test_piecewise_functions_away_from_kinks() -> None:
+    x = api("var")("x", (4,))
+    x0 = np.array([-1.5, -0.2, 0.3, 2.0])
+    f = api("sum")(api("relu")(x) * 3.0 + api("abs")(x) * x + api("sign")(x) * 5.0)
+    value = np.sum(np.maximum(x0, 0) * 3.0 + np.abs(x0) * x0 + np.sign(x0) * 5.0)
+    assert_array(f.evaluate(x=x0), value, shape=(), rtol=1e-12)
+    expected = 3.0 * (x0 > 0) + 2.0 * np.abs(x0)
+    assert_array(api("grad")(f, x).evaluate(x=x0), expected, shape=(4,), rtol=1e-12)
+
+
+def test_symbolic_einsum_call_forms() -> None:
+    """Implicit output, the interleaved (sublist) form and numpy operands mixed with symbols."""
+    x = api("var")("x", (3,))
+    A0 = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]])
+    x0 = np.array([0.5, -1.0, 2.0])
+    forms = [tc.einsum("ij,j", A0, x), tc.einsum(A0, [0, 1], x, [1], [0]), tc.einsum("ij,j->i", A0, x)]
+    for y in forms:
+        assert_array(y.evaluate(x=x0), A0 @ x0, shape=(2,), rtol=1e-12)
+        assert_array(api("jacobian")(y, x).evaluate(x=x0), A0, shape=(2, 3), rtol=0, atol=1e-15)
+
+
+def test_einsum_vjp_of_extended_forward_specs() -> None:
+    """The extended outputs are differentiable too: 'i->ii' pulls back the diagonal."""
+    gen = np.random.default_rng(41)
+    x, G = gen.standard_normal(3), gen.standard_normal((3, 3))
+    (gx,) = api("einsum_vjp")("i->ii", x, grad=G)
+    assert_array(gx, np.diag(G), shape=(3,), rtol=0, atol=0)
+    X = gen.standard_normal((3, 3))
+    (gX,) = api("einsum_vjp")("ii->ii", X, grad=G)
+    assert_array(gX, np.diag(np.diag(G)), shape=(3, 3), rtol=0, atol=0)
+    assert api("grad_subscripts")("i->ii", wrt=0).replace(" ", "") == "ii->i"
+
+
+# --------------------------------------------------------------------------------------------
+# Nested einsums with extended outputs: what delta elimination and flattening must get right
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class NestedCase:
+    inner: str
+    outer: str
+    inner_sizes: dict
+    outer_sizes: dict
+    shapes: list
+    seed: int
+
+
+@st.composite
+def nested_einsum_cases(draw: Any) -> NestedCase:
+    size_of = {"a": 2, "b": 3, "c": 2, "d": 3, "p": 2, "q": 2, "r": 3, "s": 3}
+    n_inner = draw(st.integers(1, 2))
+    terms = [draw(st.lists(st.sampled_from("abcd"), min_size=0, max_size=3)) for _ in range(n_inner)]
+    present = sorted({c for t in terms for c in t})
+    # inner output: labels may repeat (diagonal embedding) or be new (broadcast)
+    inner_out = draw(st.lists(st.sampled_from(present + ["d"] if present else ["d"]), max_size=3))
+    inner = ",".join("".join(t) for t in terms) + "->" + "".join(inner_out)
+    inner_sizes = {c: size_of[c] for c in inner_out if c not in present}
+    # outer: relabel the inner result (a repeated label takes a diagonal), maybe one more operand
+    pools = {2: "pq", 3: "rs"}
+    outer_first = [draw(st.sampled_from(pools[size_of[c]])) for c in inner_out]
+    extra = draw(st.lists(st.sampled_from("pqrs"), max_size=2))
+    outer_terms = ["".join(outer_first)] + (["".join(extra)] if draw(st.booleans()) else [])
+    outer_present = sorted({c for t in outer_terms for c in t})
+    outer_out = draw(st.lists(st.sampled_from(outer_present + ["s"]), max_size=2))
+    outer = ",".join(outer_terms) + "->" + "".join(outer_out)
+    outer_sizes = {c: size_of[c] for c in outer_out if c not in outer_present}
+    shapes = [tuple(size_of[c] for c in t) for t in terms]
+    if len(outer_terms) > 1:
+        shapes.append(tuple(size_of[c] for c in outer_terms[1]))
+    return NestedCase(inner, outer, inner_sizes, outer_sizes, shapes, draw(st.integers(0, 10_000)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(nested_einsum_cases())
+def test_nested_extended_einsums(case: NestedCase) -> None:
+    var = api("var")
+    names = [f"T{k}" for k in range(len(case.shapes))]
+    tensors = [var(n, s) for n, s in zip(names, case.shapes)]
+    gen = np.random.default_rng(case.seed)
+    values = {n: gen.standard_normal(s) for n, s in zip(names, case.shapes)}
+    n_inner = len(case.inner.split("->")[0].split(","))
+
+    def forward(ops: list) -> Any:
+        inner = tc.einsum(case.inner, *ops[:n_inner], sizes=case.inner_sizes or None)
+        return tc.einsum(case.outer, inner, *ops[n_inner:], sizes=case.outer_sizes or None)
+
+    y = forward(tensors)
+    arrays = [values[n] for n in names]
+    y0 = np.asarray(forward(arrays))
+    weights = gen.standard_normal(y0.shape)
+    assert_array(y.evaluate(**values), y0, shape=y0.shape, rtol=1e-10, atol=1e-12)
+    f = api("sum")(api("sin")(y) * weights)
+
+    def ref(v: dict) -> float:
+        return float(np.sum(np.sin(np.asarray(forward([v[n] for n in names]))) * weights))
+
+    for name, tensor in zip(names, tensors):
+        g = api("grad")(f, tensor).evaluate(**values)
+        assert_array(g, grad_reference(ref, values, name), shape=values[name].shape)

@@ -1,0 +1,547 @@
+"""The worked examples of shared/cases/seed-examples.md, sections A-H, with exact values.
+
+Every derivative is checked against a closed form written here in numpy and, where the closed
+form could share a mistake with the implementation, against central finite differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorcalc as tc
+from _numeric import api, assert_array, numeric_grad, numeric_jacobian
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# A. Einsum gradients at the string level
+# --------------------------------------------------------------------------------------------
+
+# (forward spec, wrt, gradient spec): the table of section A, plus the other operand of the
+# two-operand rows, which the rule "G first, then the other operands in order" fixes uniquely.
+GRAD_SPECS = [
+    ("ij,jk->ik", 0, "ik,jk->ij"),
+    ("ij,jk->ik", 1, "ik,ij->jk"),
+    ("nd,dm->nm", 1, "nm,nd->dm"),
+    ("nd,dm->nm", 0, "nm,dm->nd"),
+    ("ij,jk,k->i", 1, "i,ij,k->jk"),
+    ("ilk,jlk->", 0, ",jlk->ilk"),
+    ("ilk,jlk->", 1, ",ilk->jlk"),
+    ("ii->", 0, "->ii"),
+    ("ii->i", 0, "i->ii"),
+    ("ij->i", 0, "i->ij"),
+    ("i,j->ij", 0, "ij,j->i"),
+    ("i,j->ij", 1, "ij,i->j"),
+    ("...ij,...jk->...ik", 0, "...ik,...jk->...ij"),
+    ("...ij,...jk->...ik", 1, "...ik,...ij->...jk"),
+]
+
+SIZES = {"i": 2, "j": 3, "k": 4, "l": 5, "n": 3, "d": 2, "m": 4}
+BATCH = (2, 3)
+
+
+def operand_shape(labels: str) -> tuple[int, ...]:
+    batch = BATCH if labels.startswith("...") else ()
+    return batch + tuple(SIZES[c] for c in labels.replace("...", ""))
+
+
+def split_spec(spec: str) -> tuple[list[str], str]:
+    inputs, output = spec.split("->")
+    return inputs.split(","), output
+
+
+def random_operands(spec: str, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    inputs, output = split_spec(spec)
+    gen = rng(seed)
+    operands = [gen.standard_normal(operand_shape(term)) for term in inputs]
+    upstream = gen.standard_normal(operand_shape(output))
+    return operands, upstream
+
+
+def loss_of_operand(spec: str, operands: list[np.ndarray], upstream: np.ndarray, wrt: int):
+    """L(op) = <G, einsum(spec, ...op...)> with numpy's own einsum: the reference."""
+
+    def loss(value: np.ndarray) -> float:
+        ops = list(operands)
+        ops[wrt] = value
+        return float(np.sum(upstream * np.einsum(spec, *ops)))
+
+    return loss
+
+
+@pytest.mark.parametrize("spec, wrt, expected", GRAD_SPECS)
+def test_grad_subscripts_strings(spec: str, wrt: int, expected: str) -> None:
+    got = api("grad_subscripts")(spec, wrt=wrt)
+    assert isinstance(got, str)
+    assert got.replace(" ", "") == expected
+
+
+@pytest.mark.parametrize("spec, wrt, expected", GRAD_SPECS)
+def test_einsum_vjp_matches_finite_differences(spec: str, wrt: int, expected: str) -> None:
+    operands, upstream = random_operands(spec, seed=wrt)
+    grads = api("einsum_vjp")(spec, *operands, grad=upstream)
+    assert isinstance(grads, tuple) and len(grads) == len(operands)
+    reference = numeric_grad(loss_of_operand(spec, operands, upstream, wrt), operands[wrt])
+    assert_array(grads[wrt], reference, shape=operands[wrt].shape)
+
+
+@pytest.mark.parametrize("spec, wrt, expected", GRAD_SPECS)
+def test_gradient_spec_evaluates_to_vjp(spec: str, wrt: int, expected: str) -> None:
+    """tc.einsum on the (possibly extended) gradient spec reproduces the VJP."""
+    operands, upstream = random_operands(spec, seed=10 + wrt)
+    inputs, output = split_spec(expected)
+    others = [op for k, op in enumerate(operands) if k != wrt]
+    carried = set("".join(inputs))
+    sizes = {c: SIZES[c] for c in output.replace("...", "") if c not in carried}
+    got = tc.einsum(expected, upstream, *others, sizes=sizes or None)
+    reference = numeric_grad(loss_of_operand(spec, operands, upstream, wrt), operands[wrt])
+    assert_array(got, reference, shape=operands[wrt].shape)
+
+
+def test_trace_gradient_is_identity_times_upstream() -> None:
+    x = rng(1).standard_normal((4, 4))
+    (g,) = api("einsum_vjp")("ii->", x, grad=np.array(2.5))
+    assert_array(g, 2.5 * np.eye(4), rtol=0, atol=1e-15)
+
+
+def test_diagonal_gradient_is_diagonal_embedding() -> None:
+    x = rng(2).standard_normal((3, 3))
+    upstream = np.array([1.0, -2.0, 3.0])
+    (g,) = api("einsum_vjp")("ii->i", x, grad=upstream)
+    assert_array(g, np.diag(upstream), rtol=0, atol=1e-15)
+
+
+def test_row_sum_gradient_broadcasts_along_j() -> None:
+    x = rng(3).standard_normal((2, 5))
+    upstream = np.array([0.5, -1.5])
+    (g,) = api("einsum_vjp")("ij->i", x, grad=upstream)
+    assert_array(g, np.repeat(upstream[:, None], 5, axis=1), rtol=0, atol=1e-15)
+
+
+def test_same_array_twice_total_gradient() -> None:
+    """L = sum_i sum_j tr(X_i^T X_j): the total gradient is 2 sum_j X_j, broadcast over i."""
+    x = rng(4).standard_normal((3, 2, 4))
+    g0, g1 = api("einsum_vjp")("ilk,jlk->", x, x, grad=np.array(1.0))
+    total = g0 + g1
+    closed_form = np.broadcast_to(2.0 * x.sum(axis=0), x.shape)
+    assert_array(total, closed_form, rtol=1e-12, atol=1e-12)
+    reference = numeric_grad(lambda v: np.einsum("ilk,jlk->", v, v), x)
+    assert_array(total, reference)
+
+
+def test_batched_matmul_vjp_sums_broadcast_dims_back() -> None:
+    """'...' batch dims that broadcast (size 1, missing) are summed back to each operand."""
+    spec = "...ij,...jk->...ik"
+    gen = rng(5)
+    a = gen.standard_normal((2, 1, 3, 4))
+    b = gen.standard_normal((5, 4, 2))
+    upstream = gen.standard_normal((2, 5, 3, 2))
+    ga, gb = api("einsum_vjp")(spec, a, b, grad=upstream)
+    assert_array(ga, np.einsum("...ik,...jk->...ij", upstream, b).sum(axis=1, keepdims=True),
+                 shape=(2, 1, 3, 4), rtol=1e-12, atol=1e-12)
+    assert_array(gb, np.einsum("...ik,...ij->...jk", upstream, a).sum(axis=0),
+                 shape=(5, 4, 2), rtol=1e-12, atol=1e-12)
+    assert_array(ga, numeric_grad(loss_of_operand(spec, [a, b], upstream, 0), a))
+    assert_array(gb, numeric_grad(loss_of_operand(spec, [a, b], upstream, 1), b))
+
+
+# --------------------------------------------------------------------------------------------
+# B. The backward pass of a tiny network, exact numbers
+# --------------------------------------------------------------------------------------------
+
+X_B = np.array([[0.0, 1.0], [2.0, 3.0]])
+W_B = np.ones((2, 2))
+
+
+def test_tiny_network_loss_and_gradients() -> None:
+    X = api("var")("X", (2, 2))
+    W = api("var")("W", (2, 2))
+    L = api("sum")((X @ W) ** 2)
+    values = {"X": X_B, "W": W_B}
+    assert_array(L.evaluate(**values), 52.0, shape=(), rtol=0, atol=1e-12)
+    assert_array(api("grad")(L, X).evaluate(**values), [[4, 4], [20, 20]], rtol=0, atol=1e-12)
+    assert_array(api("grad")(L, W).evaluate(**values), [[20, 20], [32, 32]], rtol=0, atol=1e-12)
+
+
+def test_tiny_network_intermediate_gradients() -> None:
+    F = api("var")("F", (2, 2))
+    Y = api("var")("Y", (2, 2))
+    y_value = X_B @ W_B
+    dL_df = api("grad")(api("sum")(F), F).evaluate(F=y_value ** 2)
+    assert_array(dL_df, np.ones((2, 2)), rtol=0, atol=0)
+    dL_dy = api("grad")(api("sum")(Y ** 2), Y).evaluate(Y=y_value)
+    assert_array(dL_dy, [[2, 2], [10, 10]], rtol=0, atol=1e-12)
+
+
+def test_tiny_network_einsum_spelling_and_vjp() -> None:
+    X = api("var")("X", (2, 2))
+    W = api("var")("W", (2, 2))
+    L = api("sum")(tc.einsum("ij,jk->ik", X, W) ** 2)
+    assert_array(api("evaluate")(L, {"X": X_B, "W": W_B}), 52.0, shape=(), rtol=0, atol=1e-12)
+    gx, gw = api("einsum_vjp")("ij,jk->ik", X_B, W_B, grad=np.array([[2.0, 2.0], [10.0, 10.0]]))
+    assert_array(gx, [[4, 4], [20, 20]], rtol=0, atol=1e-12)
+    assert_array(gw, [[20, 20], [32, 32]], rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# C. Affine layer Y = X W + b
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spelling", ["matmul", "einsum"])
+def test_affine_layer_gradients(spelling: str) -> None:
+    n, d, m = 5, 3, 4
+    var = api("var")
+    X, W, b, G = var("X", (n, d)), var("W", (d, m)), var("b", (m,)), var("G", (n, m))
+    XW = X @ W if spelling == "matmul" else tc.einsum("nd,dm->nm", X, W)
+    L = api("sum")(G * (XW + b))
+    gen = rng(6)
+    values = {"X": gen.standard_normal((n, d)), "W": gen.standard_normal((d, m)),
+              "b": gen.standard_normal(m), "G": gen.standard_normal((n, m))}
+    grad = api("grad")
+    assert_array(grad(L, W).evaluate(**values), values["X"].T @ values["G"], rtol=1e-12, atol=1e-12)
+    assert_array(grad(L, X).evaluate(**values), values["G"] @ values["W"].T, rtol=1e-12, atol=1e-12)
+    assert_array(grad(L, b).evaluate(**values), values["G"].sum(axis=0), shape=(m,), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# D. Full derivatives: Jacobians, layouts, chain rule
+# --------------------------------------------------------------------------------------------
+
+def test_norm_of_Ax_gradient_and_hessian() -> None:
+    var = api("var")
+    A, x = var("A", (4, 3)), var("x", (3,))
+    f = api("sum")(tc.einsum("ij,j->i", A, x) ** 2)
+    gen = rng(7)
+    values = {"A": gen.standard_normal((4, 3)), "x": gen.standard_normal(3)}
+    AtA = values["A"].T @ values["A"]
+    assert_array(api("grad")(f, x).evaluate(**values), 2 * AtA @ values["x"], rtol=1e-12, atol=1e-12)
+    assert_array(api("hessian")(f, x).evaluate(**values), 2 * AtA, shape=(3, 3), rtol=1e-12, atol=1e-12)
+
+
+def _sigmoid_layer(m: int = 3, n: int = 4):
+    var = api("var")
+    W, x, b = var("W", (m, n)), var("x", (n,)), var("b", (m,))
+    h = api("sigmoid")(tc.einsum("jk,k->j", W, x) + b)
+    gen = rng(8)
+    values = {"W": gen.standard_normal((m, n)), "x": gen.standard_normal(n), "b": gen.standard_normal(m)}
+    y = values["W"] @ values["x"] + values["b"]
+    dsig = sigmoid(y) * (1 - sigmoid(y))
+    return (W, x, b, h), values, dsig
+
+
+def test_sigmoid_layer_jacobian_wrt_W() -> None:
+    (W, x, b, h), values, dsig = _sigmoid_layer()
+    m, n = values["W"].shape
+    expected = np.einsum("i,ij,k->ijk", dsig, np.eye(m), values["x"])
+    assert_array(api("jacobian")(h, W).evaluate(**values), expected, shape=(m, m, n), rtol=1e-12, atol=1e-12)
+
+
+def test_sigmoid_layer_jacobian_wrt_x_and_b() -> None:
+    (W, x, b, h), values, dsig = _sigmoid_layer()
+    m, n = values["W"].shape
+    jacobian = api("jacobian")
+    assert_array(jacobian(h, x).evaluate(**values), np.diag(dsig) @ values["W"], shape=(m, n), rtol=1e-12, atol=1e-12)
+    assert_array(jacobian(h, b).evaluate(**values), np.diag(dsig), shape=(m, m), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("spelling", ["trace", "einsum"])
+def test_trace_gradient_is_identity(spelling: str) -> None:
+    W = api("var")("W", (4, 4))
+    L = api("trace")(W) if spelling == "trace" else tc.einsum("ii->", W)
+    W0 = rng(9).standard_normal((4, 4))
+    assert_array(L.evaluate(W=W0), np.trace(W0), shape=(), rtol=1e-12, atol=1e-12)
+    assert_array(api("grad")(L, W).evaluate(W=W0), np.eye(4), rtol=0, atol=1e-15)
+    assert_array(api("jacobian")(L, W).evaluate(W=W0), np.eye(4), rtol=0, atol=1e-15)
+
+
+def test_matmul_jacobian_and_contracted_gradient() -> None:
+    var = api("var")
+    A, B, G = var("A", (2, 3)), var("B", (3, 4)), var("G", (2, 4))
+    gen = rng(10)
+    values = {"A": gen.standard_normal((2, 3)), "B": gen.standard_normal((3, 4)), "G": gen.standard_normal((2, 4))}
+    C = A @ B
+    expected = np.einsum("ik,lj->ijkl", np.eye(2), values["B"])
+    assert_array(api("jacobian")(C, A).evaluate(**values), expected, shape=(2, 4, 2, 3), rtol=1e-12, atol=1e-12)
+    contracted = api("grad")(api("sum")(G * C), A).evaluate(**values)
+    assert_array(contracted, values["G"] @ values["B"].T, rtol=1e-12, atol=1e-12)
+
+
+def test_outer_product_of_two_maps_jacobian() -> None:
+    var = api("var")
+    A, B, x = var("A", (2, 3)), var("B", (4, 3)), var("x", (3,))
+    Y = tc.einsum("i,j->ij", A @ x, B @ x)
+    gen = rng(11)
+    values = {"A": gen.standard_normal((2, 3)), "B": gen.standard_normal((4, 3)), "x": gen.standard_normal(3)}
+    a, bm, x0 = values["A"], values["B"], values["x"]
+    expected = np.einsum("iu,j->iju", a, bm @ x0) + np.einsum("i,ju->iju", a @ x0, bm)
+    assert_array(Y.evaluate(**values), np.outer(a @ x0, bm @ x0), shape=(2, 4), rtol=1e-12, atol=1e-12)
+    assert_array(api("jacobian")(Y, x).evaluate(**values), expected, shape=(2, 4, 3), rtol=1e-12, atol=1e-12)
+
+
+def test_chain_rule_jacobian_of_composite() -> None:
+    var = api("var")
+    W, A, x, u = var("W", (4, 3)), var("A", (2, 4)), var("x", (3,)), var("u", (4,))
+
+    def outer_fn(z):
+        return tc.einsum("ij,j->i", A, api("sin")(z))
+
+    inner = api("tanh")(W @ x)
+    gen = rng(12)
+    values = {"W": gen.standard_normal((4, 3)), "A": gen.standard_normal((2, 4)), "x": gen.standard_normal(3)}
+    jacobian = api("jacobian")
+    inner_value = inner.evaluate(**values)
+    j_outer = jacobian(outer_fn(u), u).evaluate(u=inner_value, **values)
+    j_inner = jacobian(inner, x).evaluate(**values)
+    j_composite = jacobian(outer_fn(inner), x).evaluate(**values)
+    assert_array(j_composite, j_outer @ j_inner, shape=(2, 3), rtol=1e-12, atol=1e-12)
+    reference = numeric_jacobian(
+        lambda v: values["A"] @ np.sin(np.tanh(values["W"] @ v)), values["x"])
+    assert_array(j_composite, reference)
+
+
+def test_jacobian_layouts_vector() -> None:
+    var = api("var")
+    A, x = var("A", (4, 3)), var("x", (3,))
+    y = api("tanh")(A @ x)
+    gen = rng(13)
+    values = {"A": gen.standard_normal((4, 3)), "x": gen.standard_normal(3)}
+    jacobian = api("jacobian")
+    numerator = jacobian(y, x).evaluate(**values)
+    explicit = jacobian(y, x, layout="numerator").evaluate(**values)
+    denominator = jacobian(y, x, layout="denominator").evaluate(**values)
+    reference = numeric_jacobian(lambda v: np.tanh(values["A"] @ v), values["x"])
+    assert_array(numerator, reference, shape=(4, 3))
+    assert_array(explicit, reference, shape=(4, 3))
+    assert_array(denominator, reference.T, shape=(3, 4))
+
+
+def test_jacobian_layouts_scalar_wrt_matrix() -> None:
+    M = api("var")("M", (2, 5))
+    s = api("sum")(api("sin")(M))
+    M0 = rng(14).standard_normal((2, 5))
+    assert_array(api("jacobian")(s, M).evaluate(M=M0), np.cos(M0), shape=(2, 5), rtol=1e-12, atol=1e-12)
+    assert_array(api("grad")(s, M).evaluate(M=M0), np.cos(M0), shape=(2, 5), rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_layouts_with_named_dimensions() -> None:
+    """design.md: J = jacobian(r, A) is r.shape + A.shape; 'denominator' is A.shape + r.shape."""
+    var = api("var")
+    x, A, b = var("x", ("n",)), var("A", ("m", "n")), var("b", ("m",))
+    r = tc.einsum("ij,j->i", A, x) - b
+    gen = rng(15)
+    values = {"A": gen.standard_normal((4, 3)), "x": gen.standard_normal(3), "b": gen.standard_normal(4)}
+    expected = np.einsum("iu,v->iuv", np.eye(4), values["x"])  # dr_i/dA_uv = delta_iu x_v
+    jacobian = api("jacobian")
+    assert_array(jacobian(r, A, layout="numerator").evaluate(**values), expected, shape=(4, 4, 3), rtol=1e-12, atol=1e-12)
+    assert_array(jacobian(r, A, layout="denominator").evaluate(**values),
+                 np.transpose(expected, (1, 2, 0)), shape=(4, 3, 4), rtol=1e-12, atol=1e-12)
+    f = api("sum")(r ** 2)
+    residual = values["A"] @ values["x"] - values["b"]
+    assert_array(api("grad")(f, x).evaluate(**values), 2 * values["A"].T @ residual, shape=(3,), rtol=1e-12, atol=1e-12)
+    assert_array(api("hessian")(f, x).evaluate(**values), 2 * values["A"].T @ values["A"], shape=(3, 3), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# E. Scalar chain with a regulariser
+# --------------------------------------------------------------------------------------------
+
+def test_univariate_logistic_least_squares() -> None:
+    var = api("var")
+    w, x, b, t, lam = (var(name, ()) for name in ("w", "x", "b", "t", "lam"))
+    z = w * x + b
+    y = api("sigmoid")(z)
+    total = 0.5 * (y - t) ** 2 + lam * (0.5 * w ** 2)
+    values = {"w": np.array(0.7), "x": np.array(-1.3), "b": np.array(0.2), "t": np.array(1.0), "lam": np.array(0.1)}
+    z0 = 0.7 * -1.3 + 0.2
+    y0 = sigmoid(z0)
+    dsig = y0 * (1 - y0)
+    grad = api("grad")
+    assert_array(total.evaluate(**values), 0.5 * (y0 - 1.0) ** 2 + 0.1 * 0.5 * 0.49, shape=(), rtol=1e-12, atol=1e-14)
+    assert_array(grad(total, w).evaluate(**values), (y0 - 1.0) * dsig * -1.3 + 0.1 * 0.7, shape=(), rtol=1e-12, atol=1e-14)
+    assert_array(grad(total, b).evaluate(**values), (y0 - 1.0) * dsig, shape=(), rtol=1e-12, atol=1e-14)
+    assert_array(grad(total, x).evaluate(**values), (y0 - 1.0) * dsig * 0.7, shape=(), rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------------------------
+# F. Differentials of matrix functions
+# --------------------------------------------------------------------------------------------
+
+def well_conditioned(n: int, seed: int) -> np.ndarray:
+    """A matrix with positive determinant, far from singular."""
+    return 3.0 * np.eye(n) + 0.5 * rng(seed).standard_normal((n, n))
+
+
+def test_det_gradient() -> None:
+    X = api("var")("X", (3, 3))
+    X0 = well_conditioned(3, 16)
+    f = api("det")(X)
+    assert_array(f.evaluate(X=X0), np.linalg.det(X0), shape=(), rtol=1e-12)
+    expected = np.linalg.det(X0) * np.linalg.inv(X0).T
+    assert_array(api("grad")(f, X).evaluate(X=X0), expected, rtol=1e-10, atol=1e-12)
+    assert_array(expected, numeric_grad(np.linalg.det, X0))
+
+
+def test_logdet_gradient() -> None:
+    X = api("var")("X", (3, 3))
+    X0 = well_conditioned(3, 17)
+    f = api("logdet")(X)
+    assert_array(f.evaluate(X=X0), np.log(np.linalg.det(X0)), shape=(), rtol=1e-12)
+    assert_array(api("grad")(f, X).evaluate(X=X0), np.linalg.inv(X0).T, rtol=1e-10, atol=1e-12)
+
+
+def test_inverse_jacobian() -> None:
+    X = api("var")("X", (3, 3))
+    X0 = well_conditioned(3, 18)
+    Xi = np.linalg.inv(X0)
+    expected = -np.einsum("ik,lj->ijkl", Xi, Xi)
+    assert_array(api("inv")(X).evaluate(X=X0), Xi, shape=(3, 3), rtol=1e-12, atol=1e-12)
+    assert_array(api("jacobian")(api("inv")(X), X).evaluate(X=X0), expected, shape=(3, 3, 3, 3), rtol=1e-10, atol=1e-12)
+    assert_array(expected, numeric_jacobian(np.linalg.inv, X0))
+
+
+def test_inner_product_differential() -> None:
+    var = api("var")
+    X, Y = var("X", (3, 2)), var("Y", (3, 2))
+    gen = rng(19)
+    X0, Y0, dX, dY = (gen.standard_normal((3, 2)) for _ in range(4))
+    values = {"X": X0, "Y": Y0}
+    for f in (api("sum")(X * Y), tc.einsum("ij,ij->", X, Y)):
+        gx = api("grad")(f, X).evaluate(**values)
+        gy = api("grad")(f, Y).evaluate(**values)
+        assert_array(gx, Y0, rtol=0, atol=1e-15)
+        assert_array(gy, X0, rtol=0, atol=1e-15)
+        # d<X, Y> = <dX, Y> + <X, dY>, checked along the direction (dX, dY)
+        eps = 1e-6
+        fd = (np.sum((X0 + eps * dX) * (Y0 + eps * dY)) - np.sum((X0 - eps * dX) * (Y0 - eps * dY))) / (2 * eps)
+        np.testing.assert_allclose(np.sum(gx * dX) + np.sum(gy * dY), fd, rtol=1e-7)
+
+
+def test_product_differential() -> None:
+    var = api("var")
+    X, Y = var("X", (2, 3)), var("Y", (3, 4))
+    gen = rng(20)
+    X0, Y0 = gen.standard_normal((2, 3)), gen.standard_normal((3, 4))
+    dX, dY = gen.standard_normal((2, 3)), gen.standard_normal((3, 4))
+    values = {"X": X0, "Y": Y0}
+    jx = api("jacobian")(X @ Y, X).evaluate(**values)
+    jy = api("jacobian")(X @ Y, Y).evaluate(**values)
+    assert jx.shape == (2, 4, 2, 3) and jy.shape == (2, 4, 3, 4)
+    # d(XY) = dX Y + X dY
+    assert_array(np.einsum("ijkl,kl->ij", jx, dX), dX @ Y0, rtol=1e-12, atol=1e-12)
+    assert_array(np.einsum("ijkl,kl->ij", jy, dY), X0 @ dY, rtol=1e-12, atol=1e-12)
+
+
+def test_trace_of_product_gradient() -> None:
+    """d tr(X) = <I, dX>, composed with a product: grad_X tr(A X B) = A^T B^T."""
+    var = api("var")
+    A, X, B = var("A", (3, 2)), var("X", (2, 4)), var("B", (4, 3))
+    gen = rng(21)
+    values = {"A": gen.standard_normal((3, 2)), "X": gen.standard_normal((2, 4)), "B": gen.standard_normal((4, 3))}
+    f = api("trace")(A @ X @ B)
+    assert_array(f.evaluate(**values), np.trace(values["A"] @ values["X"] @ values["B"]), shape=(), rtol=1e-12)
+    assert_array(api("grad")(f, X).evaluate(**values), values["A"].T @ values["B"].T, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# G. Second order
+# --------------------------------------------------------------------------------------------
+
+def test_hvp_equals_hessian_times_v() -> None:
+    var = api("var")
+    A, x, v = var("A", (4, 3)), var("x", (3,)), var("v", (3,))
+    f = api("sum")(api("tanh")(A @ x) ** 2) + api("sum")(api("exp")(api("sin")(x)))
+    gen = rng(22)
+    values = {"A": gen.standard_normal((4, 3)), "x": gen.standard_normal(3), "v": gen.standard_normal(3)}
+    hessian = api("hessian")(f, x).evaluate(**values)
+    hv = api("hvp")(f, x, v).evaluate(**values)
+    assert_array(hv, hessian @ values["v"], shape=(3,), rtol=1e-10, atol=1e-12)
+    grad_expr = api("grad")(f, x)
+    reference = numeric_jacobian(lambda p: grad_expr.evaluate(**{**values, "x": p}), values["x"])
+    assert_array(hessian, reference, shape=(3, 3))
+
+
+def test_quadratic_form_general_matrix() -> None:
+    var = api("var")
+    x, A = var("x", (4,)), var("A", (4, 4))
+    f = tc.einsum("i,ij,j->", x, A, x)
+    gen = rng(23)
+    values = {"x": gen.standard_normal(4), "A": gen.standard_normal((4, 4))}
+    A0, x0 = values["A"], values["x"]
+    assert_array(f.evaluate(**values), x0 @ A0 @ x0, shape=(), rtol=1e-12)
+    assert_array(api("grad")(f, x).evaluate(**values), (A0 + A0.T) @ x0, rtol=1e-12, atol=1e-12)
+    assert_array(api("hessian")(f, x).evaluate(**values), A0 + A0.T, shape=(4, 4), rtol=1e-12, atol=1e-12)
+
+
+def test_quadratic_form_symmetric_matrix() -> None:
+    var = api("var")
+    x, S = var("x", (4,)), var("S", (4, 4), symmetric=True)
+    f = tc.einsum("i,ij,j->", x, S, x)
+    gen = rng(24)
+    M = gen.standard_normal((4, 4))
+    values = {"x": gen.standard_normal(4), "S": M + M.T}
+    assert_array(api("grad")(f, x).evaluate(**values), 2 * values["S"] @ values["x"], rtol=1e-12, atol=1e-12)
+    assert_array(api("hessian")(f, x).evaluate(**values), 2 * values["S"], shape=(4, 4), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("spelling", ["log_exp", "softplus"])
+def test_logistic_regression_hessian(spelling: str) -> None:
+    m, n = 7, 3
+    var = api("var")
+    X, y, w = var("X", (m, n)), var("y", (m,)), var("w", (n,))
+    margin = -y * (X @ w)
+    if spelling == "log_exp":
+        f = api("sum")(api("log")(1.0 + api("exp")(margin)))
+    else:
+        f = api("sum")(api("softplus")(margin))
+    gen = rng(25)
+    X0 = gen.standard_normal((m, n))
+    y0 = np.where(gen.standard_normal(m) > 0, 1.0, -1.0)
+    w0 = gen.standard_normal(n)
+    values = {"X": X0, "y": y0, "w": w0}
+    p = sigmoid(y0 * (X0 @ w0))
+    assert_array(f.evaluate(**values), np.sum(np.log1p(np.exp(-y0 * (X0 @ w0)))), shape=(), rtol=1e-12)
+    assert_array(api("grad")(f, w).evaluate(**values), -X0.T @ (y0 * (1 - p)), rtol=1e-10, atol=1e-12)
+    expected = np.einsum("ij,i,ik->jk", X0, p * (1 - p), X0)
+    assert_array(api("hessian")(f, w).evaluate(**values), expected, shape=(n, n), rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# H. Scalars, components, stacking
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("x0", [1.7, -0.8, 0.3])
+def test_zero_dim_tensor_derivative(x0: float) -> None:
+    x = api("var")("x", ())
+    y = x ** 2 * api("log")(x ** 2)
+    value = y.evaluate(x=np.array(x0))
+    assert_array(value, x0 ** 2 * np.log(x0 ** 2), shape=(), rtol=1e-12, atol=1e-14)
+    dy = api("grad")(y, x).evaluate(x=np.array(x0))
+    assert_array(dy, 2 * x0 * (1 + np.log(x0 ** 2)), shape=(), rtol=1e-12, atol=1e-14)
+
+
+def test_component_indexing_gradient() -> None:
+    x = api("var")("x", (3,))
+    f = x[0] ** 2 + x[0] * api("log")(x[1]) + api("exp")(x[1] * x[2]) + 2 * x[2]
+    x0 = np.array([0.5, 1.5, -0.7])
+    x1, x2, x3 = x0
+    assert_array(f.evaluate(x=x0), x1 ** 2 + x1 * np.log(x2) + np.exp(x2 * x3) + 2 * x3, shape=(), rtol=1e-12)
+    expected = [2 * x1 + np.log(x2), x1 / x2 + x3 * np.exp(x2 * x3), x2 * np.exp(x2 * x3) + 2]
+    assert_array(api("grad")(f, x).evaluate(x=x0), expected, shape=(3,), rtol=1e-12, atol=1e-14)
+
+
+def test_stacked_components_jacobian() -> None:
+    x = api("var")("x", (3,))
+    F = api("stack")([x[0] + x[0] * x[1] + x[0] * x[2], x[0] ** 2 + 2 * x[2]])
+    x0 = np.array([0.4, -1.1, 2.3])
+    x1, x2, x3 = x0
+    assert_array(F.evaluate(x=x0), [x1 + x1 * x2 + x1 * x3, x1 ** 2 + 2 * x3], shape=(2,), rtol=1e-12)
+    expected = [[1 + x2 + x3, x1, x1], [2 * x1, 0.0, 2.0]]
+    assert_array(api("jacobian")(F, x).evaluate(x=x0), expected, shape=(2, 3), rtol=1e-12, atol=1e-14)
