@@ -529,60 +529,54 @@ cdef object _pack(int typenum, Py_ssize_t itemsize, char* data, int nd, const Py
     return buf
 
 
+cdef object _as_matrices(Step st, int typenum, Py_ssize_t itemsize, char** data,
+                         Py_ssize_t* s, int first, int second, Py_ssize_t* rows,
+                         Py_ssize_t* s_rows, Py_ssize_t* cols, Py_ssize_t* s_cols, int* ld,
+                         int* layout):
+    """View an operand as a batch of (first x second) matrices that BLAS can read.
+
+    Packs the operand once when its strides do not allow it; returns the packed buffer (keep
+    it alive) or None. ``layout`` is 0 when even the packed copy does not fit BLAS's ints.
+    """
+    cdef Py_ssize_t snew[MAXD]
+    cdef int k
+    keep = None
+    for attempt in range(2):
+        if (_merge_group(st.nd, st.role, first, st.size, s, rows, s_rows)
+                and _merge_group(st.nd, st.role, second, st.size, s, cols, s_cols)):
+            if rows[0] > INT_LIMIT or cols[0] > INT_LIMIT:
+                break
+            layout[0] = _layout(rows[0], cols[0], s_rows[0], s_cols[0], ld)
+            if layout[0] != 0:
+                return keep
+        if attempt == 0:
+            keep = _pack(typenum, itemsize, data[0], st.nd, st.size, s, st.role, first, second,
+                         snew)
+            data[0] = <char*>cnp.PyArray_DATA(keep)
+            for k in range(st.nd):
+                s[k] = snew[k]
+    layout[0] = 0
+    return keep
+
+
 cdef int _gemm_step(Step st, int typenum, Py_ssize_t itemsize, char* pa, Py_ssize_t* sa,
                     char* pb, Py_ssize_t* sb, char* pc, Py_ssize_t* sc) except -1:
     """Batched C = A B. Returns 0 when BLAS cannot be used (the caller runs SOP)."""
-    cdef int nd = st.nd
-    cdef Py_ssize_t M, N, K, Mb, Kb, sAm, sAk, sBk, sBn, sCm, sCn, tmp
-    cdef Py_ssize_t snew[MAXD]
+    cdef Py_ssize_t M, N, K, K2, sAm, sAk, sBk, sBn, sCm, sCn
     cdef int lda, ldb, ldc, la, lb, lc
-    cdef int k
-    cdef object keep_a = None, keep_b = None
-    # C is ours and laid out for this step: its groups must merge.
-    if not (_merge_group(nd, st.role, ROW, st.size, sc, &M, &sCm)
-            and _merge_group(nd, st.role, COL, st.size, sc, &N, &sCn)):
+    # C is ours and laid out for this step: it needs no packing.
+    if not (_merge_group(st.nd, st.role, ROW, st.size, sc, &M, &sCm)
+            and _merge_group(st.nd, st.role, COL, st.size, sc, &N, &sCn)):
         return 0
     if M > INT_LIMIT or N > INT_LIMIT:
         return 0
     lc = _layout(M, N, sCm, sCn, &ldc)
     if lc == 0:
         return 0
-    if not (_merge_group(nd, st.role, ROW, st.size, sa, &Mb, &sAm)
-            and _merge_group(nd, st.role, INNER, st.size, sa, &K, &sAk)):
-        keep_a = _pack(typenum, itemsize, pa, nd, st.size, sa, st.role, ROW, INNER, snew)
-        pa = <char*>cnp.PyArray_DATA(keep_a)
-        for k in range(nd):
-            sa[k] = snew[k]
-        _merge_group(nd, st.role, ROW, st.size, sa, &Mb, &sAm)
-        _merge_group(nd, st.role, INNER, st.size, sa, &K, &sAk)
-    if K > INT_LIMIT:
-        return 0
-    la = _layout(M, K, sAm, sAk, &lda)
-    if la == 0:
-        keep_a = _pack(typenum, itemsize, pa, nd, st.size, sa, st.role, ROW, INNER, snew)
-        pa = <char*>cnp.PyArray_DATA(keep_a)
-        for k in range(nd):
-            sa[k] = snew[k]
-        _merge_group(nd, st.role, ROW, st.size, sa, &Mb, &sAm)
-        _merge_group(nd, st.role, INNER, st.size, sa, &K, &sAk)
-        la = _layout(M, K, sAm, sAk, &lda)
-    if not (_merge_group(nd, st.role, INNER, st.size, sb, &Kb, &sBk)
-            and _merge_group(nd, st.role, COL, st.size, sb, &Kb, &sBn)):
-        keep_b = _pack(typenum, itemsize, pb, nd, st.size, sb, st.role, INNER, COL, snew)
-        pb = <char*>cnp.PyArray_DATA(keep_b)
-        for k in range(nd):
-            sb[k] = snew[k]
-    _merge_group(nd, st.role, INNER, st.size, sb, &Kb, &sBk)
-    _merge_group(nd, st.role, COL, st.size, sb, &Kb, &sBn)
-    lb = _layout(K, N, sBk, sBn, &ldb)
-    if lb == 0:
-        keep_b = _pack(typenum, itemsize, pb, nd, st.size, sb, st.role, INNER, COL, snew)
-        pb = <char*>cnp.PyArray_DATA(keep_b)
-        for k in range(nd):
-            sb[k] = snew[k]
-        _merge_group(nd, st.role, INNER, st.size, sb, &Kb, &sBk)
-        _merge_group(nd, st.role, COL, st.size, sb, &Kb, &sBn)
-        lb = _layout(K, N, sBk, sBn, &ldb)
+    keep_a = _as_matrices(st, typenum, itemsize, &pa, sa, ROW, INNER, &M, &sAm, &K, &sAk,
+                          &lda, &la)
+    keep_b = _as_matrices(st, typenum, itemsize, &pb, sb, INNER, COL, &K2, &sBk, &N, &sBn,
+                          &ldb, &lb)
     if la == 0 or lb == 0:
         return 0
     with nogil:

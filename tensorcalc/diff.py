@@ -30,7 +30,7 @@ import numpy as np
 
 from .contract import einsum as tc_einsum
 from .errors import TensorcalcError
-from .expr import LETTERS, Add, Const, Einsum, Expr, Var, WithDims, as_expr, einsum, scale
+from .expr import LETTERS, Add, Const, Einsum, Expr, Var, WithDims, as_expr, einsum, scale, topological
 from .functions import (Func, IndexAdjoint, Index, LogSumExp, MatFunc, Stack, cos, expand, exp,
                         heaviside, power, sigmoid, sign, sin)
 from .simplify import simplify, zeros
@@ -181,25 +181,6 @@ def _(node: Stack, g: Expr):
 
 # ---------------------------------------------------------------------------------------
 # Reverse mode
-
-
-def topological(roots: Sequence[Expr]) -> list[Expr]:
-    """Every node reachable from ``roots``, children before parents, one per ``uid``."""
-    order: list[Expr] = []
-    seen: set[int] = set()
-    for root in roots:
-        stack = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if node.uid in seen:
-                continue
-            if expanded:
-                seen.add(node.uid)
-                order.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((c, False) for c in reversed(node.children) if c.uid not in seen)
-    return order
 
 
 def _find_var(y: Expr, wrt: Any, order: list[Expr]) -> Var:

@@ -22,7 +22,7 @@ from .expr import Einsum, Expr, Var, as_expr, resolve_dim
 
 
 def _order(roots: Sequence[Expr]) -> list[Expr]:
-    from .diff import topological
+    from .expr import topological
 
     return topological(roots)
 
@@ -202,7 +202,8 @@ def check_grad(f: Expr, wrt: Any, arrays: Mapping[str, Any] | None = None, /, **
     >>> check_grad((x * x).__getitem__(1), x, x=np.array([1.0, 2.0, 3.0])) < 1e-6
     True
     """
-    from .diff import _find_var, grad, topological
+    from .diff import _find_var, grad
+    from .expr import topological
     from .functions import sum as tsum
 
     arrays = {**(arrays or {}), **named}

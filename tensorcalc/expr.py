@@ -572,3 +572,22 @@ def _result_dtype(operands: Sequence[Expr]) -> Any:
     if any(d is None for d in dtypes):
         return None
     return np.result_type(*dtypes)
+
+
+def topological(roots: Sequence[Expr]) -> list[Expr]:
+    """Every node reachable from ``roots``, children before parents, one per ``uid``."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node.uid in seen:
+                continue
+            if expanded:
+                seen.add(node.uid)
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(node.children) if c.uid not in seen)
+    return order

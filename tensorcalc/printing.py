@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Sequence
 
-from .expr import Add, Const, Einsum, Expr, Var
+from .expr import Add, Const, Einsum, Expr, Var, topological
 from .notation import (_factor_dims, _is_identity, _number, _scalar_broadcast, index_text,
                        matrix_chain, matrix_text)
 
@@ -42,22 +42,7 @@ DISPLAY_LETTERS = "ijklmnpqrstuvwxyzabcdefghoABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def walk(expr: Expr) -> list[Expr]:
     """Every distinct node (by structural uid), children before parents."""
-    order: list[Expr] = []
-    seen: set[int] = set()
-    stack: list[tuple[Expr, bool]] = [(expr, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if node.uid in seen:
-            continue
-        if expanded:
-            seen.add(node.uid)
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for child in reversed(node.children):
-            if child.uid not in seen:
-                stack.append((child, False))
-    return order
+    return topological([expr])
 
 
 def variables(expr: Expr) -> list[Var]:

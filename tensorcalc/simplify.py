@@ -85,7 +85,7 @@ def _simp(e: Expr, memo: dict[int, Expr]) -> Expr:
 
 def _rebind(out: Expr, variables: list[Expr]) -> Expr:
     """``out`` with the variables it does not already contain attached (for named dims)."""
-    from .diff import topological
+    from .expr import topological
 
     present = {n.uid for n in topological([out])}
     extra = list({v.uid: v for v in variables if v.uid not in present}.values())
