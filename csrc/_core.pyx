@@ -12,7 +12,8 @@ cimport numpy as cnp
 from cpython.ref cimport Py_INCREF
 from cython.parallel cimport prange
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, cgemv, zgemv
+from scipy.linalg.cython_blas cimport (sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, cgemv, zgemv,
+                                       sdot, ddot, cdotu, zdotu)
 
 import numpy as np
 
@@ -460,6 +461,18 @@ cdef void _gemv_call(int typenum, char trans, int m, int n, char* a, int lda, ch
               &c_zero, <float complex*>y, &incy)
 
 
+cdef void _dot_call(int typenum, int n, char* x, int incx, char* y, int incy,
+                    char* out) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT64:
+        (<double*>out)[0] = ddot(&n, <double*>x, &incx, <double*>y, &incy)
+    elif typenum == cnp.NPY_FLOAT32:
+        (<float*>out)[0] = sdot(&n, <float*>x, &incx, <float*>y, &incy)
+    elif typenum == cnp.NPY_COMPLEX128:
+        (<double complex*>out)[0] = zdotu(&n, <double complex*>x, &incx, <double complex*>y, &incy)
+    else:
+        (<float complex*>out)[0] = cdotu(&n, <float complex*>x, &incx, <float complex*>y, &incy)
+
+
 cdef inline int _inc(Py_ssize_t count, Py_ssize_t stride) noexcept nogil:
     return <int>stride if count > 1 else 1
 
@@ -468,8 +481,11 @@ cdef void _product(int typenum, char* pa, int la, int lda, Py_ssize_t sAm, Py_ss
                    char* pb, int lb, int ldb, Py_ssize_t sBk, Py_ssize_t sBn,
                    char* pc, int lc, int ldc, Py_ssize_t sCm, Py_ssize_t sCn,
                    int M, int N, int K) noexcept nogil:
-    """One C = A B through BLAS: GEMV when C is a vector, GEMM otherwise."""
+    """One C = A B through BLAS: DOT for a scalar, GEMV for a vector, GEMM otherwise."""
     cdef char ta, tb
+    if N == 1 and M == 1:
+        _dot_call(typenum, K, pa, _inc(K, sAk), pb, _inc(K, sBk), pc)
+        return
     if N == 1:
         # c = A b: A row-major is A^T (K x M) to column-major BLAS
         if la == 1:

@@ -33,6 +33,7 @@ from .subscripts import Spec
 
 MAX_LOOP_DIMS = 64           # matches MAXD in csrc/_core.pxd
 GEMM_MIN_WORK = 1024         # below this many multiply-adds per batch a SOP loop is cheaper
+DOT_MIN = 1 << 16            # a dot product this long is worth BLAS (threaded, vectorised)
 CORE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
                np.dtype(np.complex64), np.dtype(np.complex128))
 
@@ -273,7 +274,7 @@ class _Builder:
                 current = self._pair(current, other, rest, output, last)
             terms.append(current)
         (result,) = terms
-        if result.labels != output or len(result.axes) != len(output):
+        if result.axes != tuple(output):
             self._sop([result], output, final=True)
         return Plan(spec, self.dtype, self.steps, path, self.notes)
 
@@ -368,7 +369,8 @@ class _Builder:
         cols = [lab for lab in ly if lab not in lx]
         size = self.sizes
         m, n, k = (int(np.prod([size[l] for l in g], dtype=np.int64)) for g in (rows, cols, inner))
-        use_gemm = k > 1 and m * n * k >= GEMM_MIN_WORK and m * n > 1
+        # a lone dot product goes to BLAS only when long enough to beat a typed loop
+        use_gemm = k > 1 and m * n * k >= GEMM_MIN_WORK and (m * n > 1 or k >= DOT_MIN)
         if not use_gemm:
             # a SOP step writes any layout, diagonal embeddings and broadcasts included
             return self._sop([x, y], output if last else "".join(keep), final=last)
