@@ -735,8 +735,10 @@ def relabel_view(cnp.ndarray arr, tuple dims, tuple shape):
     cdef cnp.npy_intp dims_out[MAXD]
     cdef cnp.npy_intp strides_out[MAXD]
     cdef cnp.npy_intp* st = cnp.PyArray_STRIDES(arr)
-    if nd > MAXD or len(dims) != nax:
-        raise ValueError("relabel_view: dims do not match the array")
+    if len(dims) != nax:
+        raise TensorcalcError(f"operand 0 has {nax} axes but the plan expects {len(dims)}")
+    if nd > MAXD:
+        raise ValueError(f"relabel_view: at most {MAXD} axes")
     for k in range(nd):
         dims_out[k] = shape[k]
         strides_out[k] = 0
