@@ -222,11 +222,12 @@ def _check_path(path: list, n: int) -> list[tuple[int, ...]]:
 
 
 def path_info(spec: Spec, shapes: Sequence[tuple[int, ...]], optimize: Any = "auto"):
-    """``(path, PathInfo)`` from opt_einsum for our path."""
-    path = find_path(spec, optimize)
+    """``(path, PathInfo)`` as opt_einsum reports them (booleans keep opt_einsum's meaning:
+    True is "auto", False is one step over all operands)."""
+    path = optimize if isinstance(optimize, bool) else find_path(spec, optimize)
     text = ",".join(spec.inputs) + "->" + _reduced_output(spec)
     squeezed = [tuple(spec.sizes[lab] for lab in t) for t in spec.inputs]
-    if len(spec.inputs) == 1:
+    if len(spec.inputs) == 1 and not isinstance(path, bool):
         path = [(0,)]
     return opt_einsum.contract_path(text, *squeezed, shapes=True, optimize=path)
 
