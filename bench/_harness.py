@@ -2,9 +2,9 @@
 
 Every library runs in its own Python process (torch's and XLA's thread pools slow numpy's
 BLAS by large factors when they share a process on a 2-core machine). The parent process
-spawns ``python <script> --worker LIB ...`` once per library, the worker prints one line
-``BENCH-RESULT {json}`` on stdout per case as soon as it is done, and the parent collects the
-lines into a table.
+spawns ``python <script> --worker LIB ...`` once per library and pass (``--rounds``), the
+worker prints one line ``BENCH-RESULT {json}`` on stdout per case as soon as it is done, and
+the parent pools the passes and prints one table.
 
 >>> from bench._harness import format_time
 >>> format_time(1.5e-6), format_time(2.5e-3), format_time(3.0)
@@ -34,14 +34,17 @@ _MAX_SAMPLES = 200
 # A call this slow twice in a row (warm-up, probe) is not timed further: the median of a few
 # multi-second samples tells nothing a single one does not, and the suite must finish.
 _SLOW_CALL_SECONDS = 1.0
+# A first call this slow is taken as the measurement (an upper bound, if it included a compile
+# step): one more such call would cost the suite minutes and change nothing in the table.
+_VERY_SLOW_CALL_SECONDS = 10.0
 
 
 @dataclass
 class Timing:
-    """Seconds per call of a function: every sample, their median and how they were taken.
+    """Seconds per call of a function: every sample, their median and the fastest one.
 
-    ``best`` (the fastest sample) goes to the JSON output only: on a shared machine it shows
-    how much of a median is contention.
+    The table shows the median (``--stat best``: the fastest sample); the JSON output holds
+    every sample, so that how much of a median is contention on a shared machine can be seen.
     """
 
     times: list[float]
@@ -77,6 +80,8 @@ def measure(fn: Callable[[], Any], quick: bool = False, target: float = 0.3,
         first, _ = time_once(fn)  # warm-up: caches, lazy plans, page faults of the output
     if quick:
         return _sample(fn, number=1, samples=3)
+    if first > _VERY_SLOW_CALL_SECONDS:  # e.g. torch.func.hessian of matfac-hess-256: 30 s
+        return Timing([first], calls=1)
     if first > _SLOW_CALL_SECONDS:
         probe = _sample(fn, number=1, samples=1)
         if probe.median > _SLOW_CALL_SECONDS:
@@ -250,7 +255,17 @@ def run_suite(script: str, args: argparse.Namespace, case_names: Sequence[str],
                 continue  # not installed: asking again will not change the answer
             print(f"running {lib} (pass {round_}/{rounds}) ...", file=sys.stderr, flush=True)
             passes[lib].append(run_worker(script, lib, case_names, forwarded, args.timeout))
-    return [merge_passes(results, case_names) for results in passes.values()]
+    merged = [merge_passes(results, case_names) for results in passes.values()]
+    return [use_statistic(result, args.stat) for result in merged]
+
+
+def use_statistic(result: WorkerResult, stat: str) -> WorkerResult:
+    """Make ``time`` the statistic the table shows: the median, or the fastest sample."""
+    if stat == "best":
+        for cell in result.cells.values():
+            if cell.get("best") is not None:
+                cell.update(time=cell["best"], median=cell["time"])
+    return result
 
 
 def merge_passes(passes: Sequence[WorkerResult], case_names: Sequence[str]) -> WorkerResult:
@@ -314,6 +329,8 @@ def common_arguments(description: str, cases: Sequence[str],
                         help="seconds of timed calls per case and library (default 0.3)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="passes over the libraries the timing is spread over (default 3)")
+    parser.add_argument("--stat", choices=("median", "best"), default="median",
+                        help="what the table shows per cell (the JSON holds every sample)")
     parser.add_argument("--min-samples", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds allowed per library process")
@@ -400,6 +417,12 @@ def ratio_text(numerator: float | None, denominator: float | None) -> str:
     if numerator is None or denominator is None or denominator <= 0:
         return "n/a"
     return f"{numerator / denominator:.2f}"
+
+
+def title(suite: str, args: argparse.Namespace) -> str:
+    """The first line of a table: what was timed and how."""
+    stat = "fastest sample" if args.stat == "best" else "median"
+    return f"{suite}, float64, {stat} per call" + (" (--quick sizes)" if args.quick else "")
 
 
 def render_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -22,6 +22,7 @@ tc.contract_expression). ``tc/best`` is tc.expr divided by the best peer.
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from dataclasses import dataclass
@@ -226,12 +227,12 @@ def worker(lib: str, cases: Sequence[Case], budget: h.Budget) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def table(results: Sequence[h.WorkerResult], cases: Sequence[Case], quick: bool) -> str:
-    title = "Contractions, float64, median per call" + (" (--quick sizes)" if quick else "")
-    return h.suite_table(
-        title, [(case.name, case.subscripts) for case in cases], "subscripts", results,
-        [(lib, "time", label) for lib, label in LIBS.items()],
-        {lib: LIBS[lib] for lib in PEERS}, ["tc-expr", "tc-einsum"])
+def table(results: Sequence[h.WorkerResult], cases: Sequence[Case],
+          args: argparse.Namespace) -> str:
+    rows = [(case.name, case.subscripts) for case in cases]
+    columns = [(lib, "time", label) for lib, label in LIBS.items()]
+    return h.suite_table(h.title("Contractions", args), rows, "subscripts", results, columns,
+                         {lib: LIBS[lib] for lib in PEERS}, ["tc-expr", "tc-einsum"])
 
 
 def summary(results: Sequence[h.WorkerResult], cases: Sequence[Case]) -> list[str]:
@@ -279,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     libs = h.pick(args.libs, list(LIBS), "library")
     results = h.run_suite(str(Path(__file__).resolve()), args, [c.name for c in cases], libs)
     return h.finish(args, "contract", results,
-                    [table(results, cases, args.quick), *summary(results, cases)])
+                    [table(results, cases, args), *summary(results, cases)])
 
 
 if __name__ == "__main__":

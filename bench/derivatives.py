@@ -22,6 +22,7 @@ No environment variable that changes BLAS kernels or thread counts is set here, 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,10 +338,11 @@ def worker(lib: str, problems: Sequence[Problem], budget: h.Budget) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def table(results: Sequence[h.WorkerResult], problems: Sequence[Problem], quick: bool) -> str:
-    title = "Derivatives, float64, median per call" + (" (--quick sizes)" if quick else "")
-    return h.suite_table(title, [(p.name, p.detail(quick)) for p in problems], "derivative",
-                         results, COLUMNS, PEERS, ["tc"])
+def table(results: Sequence[h.WorkerResult], problems: Sequence[Problem],
+          args: argparse.Namespace) -> str:
+    rows = [(problem.name, problem.detail(args.quick)) for problem in problems]
+    return h.suite_table(h.title("Derivatives", args), rows, "derivative", results, COLUMNS,
+                         PEERS, ["tc"])
 
 
 def summary(results: Sequence[h.WorkerResult], problems: Sequence[Problem]) -> list[str]:
@@ -368,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     libs = h.pick(args.libs, LIBS, "library")
     results = h.run_suite(str(Path(__file__).resolve()), args, [p.name for p in problems], libs)
-    lines = [table(results, problems, args.quick), *summary(results, problems)]
+    lines = [table(results, problems, args), *summary(results, problems)]
     return h.finish(args, "derivatives", results, lines)
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the derivative tests: public-API lookup and finite differences.
+"""Shared helpers for the derivative tests: finite differences, array checks, random specs.
 
 Finite differences here never call tensorcalc: the reference functions are plain numpy, so a
 test compares tensorcalc's derivative with something computed independently of it.
@@ -11,45 +11,13 @@ True
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 import numpy as np
 
-import tensorcalc as tc
-
-# Modules that may hold a public name before the lead re-exports it from tensorcalc/__init__.py.
-_CANDIDATE_MODULES = (
-    "tensorcalc.expr",
-    "tensorcalc.diff",
-    "tensorcalc.evaluate",
-    "tensorcalc.simplify",
-    "tensorcalc.functions",
-    "tensorcalc.ops",
-)
-
 STEP = 1e-6
 RTOL = 1e-5
 ATOL = 1e-6
-
-
-def api(name: str) -> Any:
-    """The public object ``tc.<name>``, or the same name from an implementation module.
-
-    Raises ``AttributeError`` (so the calling test fails, never skips) when no module has it.
-    """
-    found = getattr(tc, name, None)
-    if found is not None:
-        return found
-    for module_name in _CANDIDATE_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        found = getattr(module, name, None)
-        if found is not None:
-            return found
-    raise AttributeError(f"public API name tc.{name} is not available (design.md)")
 
 
 def numeric_grad(fun: Callable[[np.ndarray], Any], x: np.ndarray, step: float = STEP) -> np.ndarray:
@@ -76,11 +44,6 @@ def numeric_jacobian(fun: Callable[[np.ndarray], Any], x: np.ndarray, step: floa
         diff = (np.asarray(fun(plus), dtype=np.float64) - np.asarray(fun(minus), dtype=np.float64))
         jac[(Ellipsis,) + index] = diff / (2.0 * step)
     return jac
-
-
-def evaluate(expr: Any, **values: Any) -> np.ndarray:
-    """Evaluate an expression through its public ``.evaluate`` method."""
-    return expr.evaluate(**values)
 
 
 def assert_array(result: Any, expected: Any, *, shape: tuple[int, ...] | None = None,

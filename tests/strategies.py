@@ -5,10 +5,11 @@ operand (diagonals), labels only one operand carries (sums), scalars, implicit a
 output, ``...`` with broadcasting (size-1 and missing batch dimensions), upper and lower case
 labels, whitespace. Shapes include size-0 and size-1 axes; operands come in every dtype numpy
 einsum handles and in many memory layouts (Fortran, transposed and negative-stride views,
-strided slices, read-only and zero-stride broadcast arrays).
+strided slices, read-only, zero-stride broadcast, byte-swapped and unaligned arrays).
 
-The oracle is ``numpy.einsum(..., optimize=False)``: tensorcalc must return the same shape and
-dtype, and values within a rounding bound that grows with the number of summed terms.
+The oracle is ``numpy.einsum(..., optimize=False)`` (numpy's greedy path when that loop would
+be too long): tensorcalc must return the same shape and dtype, and values within a rounding
+bound that grows with the number of summed terms.
 
 >>> from hypothesis import given
 >>> @given(einsum_cases())
@@ -325,6 +326,14 @@ def contraction_paths(draw: Callable, n_operands: int, singles: bool = True) -> 
 # ---------------------------------------------------------------------------------------------
 # Oracles
 # ---------------------------------------------------------------------------------------------
+
+
+def repeats_an_output_label(text: str) -> bool:
+    """True for extended einsum (a repeated output label): valid here, refused by numpy."""
+    if text.count("->") != 1:
+        return False
+    out = text.split("->")[1].replace("...", "").replace(" ", "")
+    return len(set(out)) != len(out)
 
 
 def _numpy_optimize(subscripts: str, operands: Sequence[np.ndarray]) -> Any:

@@ -199,3 +199,10 @@ def test_merge_cells_keeps_a_failure_and_pools_samples():
     assert merged["samples"] == 5 and merged["cold"] == 2.0 and merged["rel_error"] == 1e-12
     failed = h.entry(mismatch="MISMATCH x", rel_error=1.0)
     assert h.merge_cells([ok[0], failed]) is failed
+
+
+def test_stat_best_shows_the_fastest_sample():
+    result = h.WorkerResult("lib", {"case": h.entry(h.Timing([3.0, 1.0, 2.0], calls=3))})
+    h.use_statistic(result, "best")
+    assert result.cells["case"]["time"] == 1.0 and result.cells["case"]["median"] == 2.0
+    assert h.cell_text(result, "case") == "1.00s"

@@ -56,6 +56,23 @@ def test_contract_path_matches_opt_einsum(case: EinsumCase, optimize: str) -> No
     assert info.largest_intermediate == ref_info.largest_intermediate
     assert len(info.contraction_list) == len(path)
     assert "Optimized scaling" in str(info)
+    if "..." not in case.subscripts:  # ellipsis axes get implementation-chosen symbols
+        assert info.eq == ref_info.eq
+        assert [step[2] for step in info.contraction_list] == [
+            step[2] for step in ref_info.contraction_list
+        ]
+
+
+@pytest.mark.parametrize("optimize", [True, False], ids=str)
+def test_contract_path_boolean_optimize_like_opt_einsum(optimize: bool) -> None:
+    # contract_path is documented as opt_einsum's: True means "auto", False means one step
+    # over all operands (no pairwise order at all).
+    shapes = [(2, 3), (3, 4), (4, 5)]
+    path, info = tc.contract_path("ij,jk,kl->il", *shapes, optimize=optimize)
+    ref_path, ref_info = opt_einsum.contract_path("ij,jk,kl->il", *shapes, shapes=True,
+                                                  optimize=optimize)
+    assert path == ref_path
+    assert info.opt_cost == ref_info.opt_cost
 
 
 def test_contract_path_accepts_arrays_and_tuples() -> None:
@@ -161,6 +178,20 @@ def test_expression_wrong_shape_and_count() -> None:
         expr(np.ones((2, 3)), np.ones((3, 5)))
     with pytest.raises(tc.TensorcalcError, match="2"):
         expr(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("spec, shapes, given_shapes", [
+    ("", [()], [(1,)]),
+    ("i", [(3,)], [(3, 1)]),
+    ("ij->ji", [(2, 3)], [(2, 3, 1)]),
+    (",->", [(), ()], [(1,), (1,)]),
+    ("ij,jk->ik", [(2, 3), (3, 4)], [(2, 3), (3, 4, 1)]),
+])
+def test_expression_wrong_rank(spec: str, shapes: list, given_shapes: list) -> None:
+    expr = tc.contract_expression(spec, *shapes)
+    wrong = [k for k, (a, b) in enumerate(zip(shapes, given_shapes)) if a != b][0]
+    with pytest.raises(tc.TensorcalcError, match=f"operand {wrong}"):
+        expr(*[np.ones(s) for s in given_shapes])
 
 
 def test_expression_building_validates() -> None:

@@ -24,6 +24,7 @@ from strategies import (
     medium_dims,
     native,
     reference,
+    repeats_an_output_label,
 )
 
 OPTIMIZE_NAMES = ["auto", "greedy", "optimal", "dp", True, False]
@@ -101,6 +102,18 @@ def test_path_from_numpy_einsum_path_is_accepted(case: EinsumCase) -> None:
     assert_matches(actual, expected, case.plain_subscripts, case.operands)
 
 
+@given(einsum_cases(max_operands=4, dim_strategy=medium_dims,
+                    layout_pool=("C", "F", "transposed", "negative", "sliced", "unaligned")),
+       st.sampled_from(OPTIMIZE_NAMES))
+@examples(40)
+def test_operands_are_not_modified(case: EinsumCase, optimize: object) -> None:
+    # Kernels may not use an operand's memory as scratch space (all of these are writable).
+    before = [op.copy() for op in case.operands]
+    tc.einsum(case.subscripts, *case.operands, optimize=optimize)
+    for k, (op, old) in enumerate(zip(case.operands, before)):
+        np.testing.assert_array_equal(op, old, err_msg=f"operand {k} was modified")
+
+
 @given(einsum_cases(max_operands=3, dtype_pool=INEXACT_DTYPES), st.data())
 @examples(60)
 def test_out_argument(case: EinsumCase, data: st.DataObject) -> None:
@@ -155,6 +168,25 @@ def test_out_overlapping_an_operand() -> None:
             ops = [b] * spec.split("->")[0].count(",") + [b]
             assert tc.einsum(spec, *ops, out=b) is b
             np.testing.assert_allclose(b, expected, rtol=1e-12, atol=1e-12, err_msg=f"{spec} n={n}")
+
+
+@given(einsum_cases(max_operands=3, max_rank=3, dim_strategy=st.sampled_from((2, 3, 5, 9, 16)),
+                    broadcast=False, ellipsis=False, dtype_pool=(np.float64, np.complex128),
+                    layout_pool=("C", "F", "transposed")),
+       st.sampled_from(OPTIMIZE_NAMES))
+@examples(40)
+def test_out_aliasing_an_operand_property(case: EinsumCase, optimize: object) -> None:
+    # Whenever an operand has the result's shape, passing it as out= must still give
+    # numpy's answer (numpy reads everything before it writes).
+    expected = reference(case.subscripts, *case.operands)
+    same = [k for k, op in enumerate(case.operands)
+            if op.shape == expected.shape and op.dtype == expected.dtype and op.ndim]
+    if not same:
+        return
+    ops = [op.copy(order="K") for op in case.operands]
+    result = tc.einsum(case.subscripts, *ops, out=ops[same[0]], optimize=optimize)
+    assert result is ops[same[0]]
+    assert_matches(result, expected, case.plain_subscripts, case.operands)
 
 
 def test_readonly_out_is_refused() -> None:
@@ -236,14 +268,6 @@ def broken_cases(draw: st.DrawFn) -> tuple[str, list[np.ndarray]]:
     return text, ops
 
 
-def _extended(text: str) -> bool:
-    """True for specs outside numpy (repeated output label): tensorcalc may accept them."""
-    if "->" not in text or text.count("->") != 1:
-        return False
-    out = text.split("->")[1].replace("...", "").replace(" ", "")
-    return len(set(out)) != len(out)
-
-
 @given(broken_cases())
 @examples(100)
 def test_numpy_refusal_is_a_clean_error(broken: tuple[str, list[np.ndarray]]) -> None:
@@ -251,7 +275,7 @@ def test_numpy_refusal_is_a_clean_error(broken: tuple[str, list[np.ndarray]]) ->
     try:
         expected = reference(text, *ops)
     except (ValueError, TypeError, KeyError):
-        if _extended(text):
+        if repeats_an_output_label(text):
             return
         with pytest.raises((tc.TensorcalcError, TypeError)):
             tc.einsum(text, *ops)
@@ -475,3 +499,68 @@ def test_bytes_subscripts_like_numpy() -> None:
     # numpy.einsum accepts bytes subscripts; a byte string is not an interleaved sublist.
     a = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(tc.einsum(b"ij->ji", a), np.einsum(b"ij->ji", a))
+
+
+def test_opt_einsum_path_optimizers_are_accepted() -> None:
+    import opt_einsum
+
+    rng = np.random.default_rng(11)
+    ops = [rng.standard_normal(s) for s in ((3, 4), (4, 5), (5, 2))]
+    expected = reference("ij,jk,kl->il", *ops)
+    for optimize in (opt_einsum.DynamicProgramming(), opt_einsum.RandomGreedy(max_repeats=4),
+                     "branch-all", "branch-1", "random-greedy-128"):
+        assert_matches(tc.einsum("ij,jk,kl->il", *ops, optimize=optimize), expected,
+                       "ij,jk,kl->il", ops)
+
+
+def test_long_matrix_chain() -> None:
+    # 40 operands, 41 labels: far past where numpy's plain loop is usable.
+    import functools
+    import string
+
+    letters = string.ascii_letters
+    spec = ",".join(letters[k] + letters[k + 1] for k in range(40)) + "->" + letters[0] + letters[40]
+    rng = np.random.default_rng(12)
+    ops = [rng.standard_normal((2, 2)) for _ in range(40)]
+    expected = functools.reduce(np.matmul, ops)
+    for optimize in ("auto", "greedy", True, False):
+        np.testing.assert_allclose(tc.einsum(spec, *ops, optimize=optimize), expected,
+                                   rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+
+
+def test_more_operands_than_numpy_allows() -> None:
+    ops = [np.full(3, 1.01) for _ in range(70)]
+    r = tc.einsum(",".join(["a"] * 70), *ops)
+    assert r.shape == () and r.dtype == np.float64
+    np.testing.assert_allclose(r, 3 * 1.01**70, rtol=1e-13)
+
+
+@pytest.mark.parametrize("spec, shape", [("i->", (2**31 + 3,)), ("ij,ij->", (2**16, 2**15 + 1))])
+def test_more_than_two_to_the_31_terms(spec: str, shape: tuple) -> None:
+    # Zero-stride operands cost no memory but 2**31+ iterations: a 32-bit loop counter or
+    # offset in a compiled kernel would wrap (wrong sum) or run forever.
+    ops = [np.broadcast_to(np.ones((1,) * len(shape)), shape)] * (spec.count(",") + 1)
+    r = tc.einsum(spec, *ops)
+    assert float(r) == float(np.prod(shape, dtype=np.float64))
+
+
+@pytest.mark.parametrize("name", ["matmul", "batched matmul", "chain3", "diagonal", "outer",
+                                  "hadamard-rowsum", "transpose-contract", "three-operand"])
+def test_results_are_not_reused_buffers(name: str) -> None:
+    # A cached plan may keep workspaces, but a returned array must never be overwritten by
+    # a later call (nor be a view of an operand that a later call could change).
+    subscripts, sizes = MEDIUM_CASES[name]
+    rng = np.random.default_rng(13)
+    terms = subscripts.split("->")[0].split(",")
+    first_ops = [rng.standard_normal([sizes[c] for c in t]) for t in terms]
+    first = tc.einsum(subscripts, *first_ops)
+    kept = np.array(first, copy=True)
+    expr = tc.contract_expression(subscripts, *[op.shape for op in first_ops])
+    from_expr = expr(*first_ops)
+    kept_expr = np.array(from_expr, copy=True)
+    for _ in range(3):
+        ops = [rng.standard_normal(op.shape) for op in first_ops]
+        tc.einsum(subscripts, *ops)
+        expr(*ops)
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_array_equal(from_expr, kept_expr)

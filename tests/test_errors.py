@@ -12,8 +12,11 @@ import sys
 import textwrap
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tensorcalc as tc
+from strategies import examples, repeats_an_output_label
 
 A23 = np.ones((2, 3))
 X3 = np.ones(3)
@@ -194,3 +197,24 @@ def test_big_but_possible_size_is_not_an_error_in_parsing() -> None:
     # Refusing must be about real overflow, not a low arbitrary cap.
     r = tc.einsum("i->ij", np.ones(2), sizes={"j": 100_000})
     assert r.shape == (2, 100_000)
+
+
+@given(
+    st.text(alphabet="ijkI.,-> ", max_size=12),
+    st.lists(st.lists(st.integers(1, 3), max_size=3), min_size=1, max_size=3),
+)
+@examples(150)
+def test_arbitrary_text_never_escapes_as_another_error(text: str, shapes: list) -> None:
+    # Whatever the text, the outcome is numpy's result or one of the two documented errors.
+    ops = [np.ones(s) for s in shapes]
+    try:
+        expected = np.einsum(text, *ops, optimize=False)
+    except (ValueError, TypeError):
+        if repeats_an_output_label(text):
+            return
+        with pytest.raises((tc.TensorcalcError, TypeError)):
+            tc.einsum(text, *ops)
+        return
+    actual = tc.einsum(text, *ops)
+    np.testing.assert_array_equal(actual, expected)
+    assert np.shape(actual) == np.shape(expected)

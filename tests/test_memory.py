@@ -75,11 +75,11 @@ def test_rss_stays_flat() -> None:
     _run(calls, 300)  # warm-up: plan caches, allocator arenas, BLAS buffers
     gc.collect()
     before = rss_bytes()
-    _run(calls, 2500)
+    _run(calls, 1500)
     gc.collect()
     grown = rss_bytes() - before
-    # 40,000 calls; leaking even 100 bytes each would add 4 MB.
-    assert grown < 3 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over {2500 * len(calls)} calls"
+    # 24,000 calls; leaking even 200 bytes each would add 4.8 MB.
+    assert grown < 3 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over {1500 * len(calls)} calls"
 
 
 @pytest.mark.parametrize("name", list(_workloads()))
