@@ -344,11 +344,13 @@ def grad_subscripts(subscripts: str, wrt: int) -> str:
     if not isinstance(subscripts, str):
         raise TypeError(f"subscripts must be a str, got {type(subscripts).__name__}")
     text = "".join(subscripts.split())
-    terms = text.split("->")[0].split(",")
+    lhs, _, rhs = text.partition("->")
+    terms = lhs.split(",")
     k = _check_wrt(wrt, len(terms), subscripts)
-    # Stand-in shapes: size 2 everywhere, one axis for '...'.  Only the labels matter here.
+    # Stand-in shapes: size 2 everywhere, one axis for '...'.  Only the labels matter here;
+    # an output label no input carries (a broadcast of an extended spec) gets size 2 too.
     shapes = [(2,) * (len(t.replace("...", "")) + ("..." in t)) for t in terms]
-    spec = parse(text, shapes)
+    spec = parse(text, shapes, {lab: 2 for lab in set(rhs) - set(lhs) if lab in LETTERS})
     ell = spec.ellipsis
 
     def show(labels: str) -> str:
@@ -380,8 +382,8 @@ def einsum_vjp(subscripts: str, *operands: Any, grad: Any) -> tuple[np.ndarray, 
            [3., 3.]])
     """
     arrays = [np.asarray(op) for op in operands]
-    spec = parse(subscripts, [a.shape for a in arrays])
     g = np.asarray(grad)
+    spec = parse(subscripts, [a.shape for a in arrays], _broadcast_sizes(subscripts, g.shape))
     out_shape = tuple(spec.sizes[lab] for lab in spec.output)
     if g.shape != out_shape:
         raise TensorcalcError(
@@ -403,6 +405,27 @@ def einsum_vjp(subscripts: str, *operands: Any, grad: Any) -> tuple[np.ndarray, 
         ct = tc_einsum(",".join(terms) + "->" + inputs[k], g, *others, sizes=extra or None)
         result.append(np.reshape(ct, a.shape))
     return tuple(result)
+
+
+def _broadcast_sizes(subscripts: Any, grad_shape: tuple[int, ...]) -> dict[str, int] | None:
+    """Sizes, read off ``grad``, of the output labels no input carries (extended specs).
+
+    Labels before a ``...`` in the output count from the first axis of ``grad``, labels after
+    it from the last.  Shape mismatches are left to the parser and the shape check.
+    """
+    if not isinstance(subscripts, str):
+        return None
+    lhs, arrow, rhs = "".join(subscripts.split()).partition("->")
+    if not arrow:
+        return None
+    head, _, tail = rhs.partition("...")
+    sizes: dict[str, int] = {}
+    for labels, axes in ((head, range(len(head))),
+                         (tail, range(len(grad_shape) - len(tail), len(grad_shape)))):
+        for lab, ax in zip(labels, axes):
+            if lab in LETTERS and lab not in lhs and 0 <= ax < len(grad_shape):
+                sizes.setdefault(lab, grad_shape[ax])
+    return sizes or None
 
 
 def _squeeze(a: np.ndarray, axes: Sequence[int]) -> np.ndarray:

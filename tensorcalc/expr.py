@@ -49,8 +49,11 @@ array([1., 2.])
 
 from __future__ import annotations
 
+import functools
 import itertools
 import numbers
+import threading
+import weakref
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -59,24 +62,62 @@ from .errors import TensorcalcError
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-# Hash-consing table: structural key -> uid.  Equal structure, equal uid.  The counter
-# (not len(_UIDS)) keeps uids unique when threads build expressions at the same time.
-_UIDS: dict[tuple, int] = {}
+
+class _Uid:
+    """The uid shared by the live nodes of one structure; each such node holds it."""
+
+    __slots__ = ("value", "__weakref__")
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+# Hash-consing table: structural key -> weak reference to the shared :class:`_Uid`.  While any
+# node of a structure is alive it holds the token, so every live node of that structure gets the
+# same uid; once the last one dies the entry is removed (the table does not grow for the life of
+# the process).  Uids come from a counter and are never reused, so a dict keyed by the uid of a
+# dead node cannot be confused with a new node.  The re-entrant lock makes lookup-or-insert
+# atomic across threads; re-entrant because a removal callback may run (cyclic GC) while this
+# thread holds it.
+_UIDS: dict[tuple, "weakref.ref[_Uid]"] = {}
 _COUNTER = itertools.count()
+_LOCK = threading.RLock()
+
+
+def _intern(key: tuple) -> _Uid:
+    """The uid token of structure ``key``: the live one, or a new one."""
+    ref = _UIDS.get(key)
+    token = ref() if ref is not None else None
+    if token is not None:
+        return token
+    with _LOCK:
+        ref = _UIDS.get(key)
+        token = ref() if ref is not None else None
+        if token is None:
+            token = _Uid(next(_COUNTER))
+            _UIDS[key] = weakref.ref(token, functools.partial(_forget, key))
+    return token
+
+
+def _forget(key: tuple, ref: "weakref.ref[_Uid]") -> None:
+    with _LOCK:
+        if _UIDS.get(key) is ref:  # not replaced by a newer token meanwhile
+            del _UIDS[key]
 
 
 class Expr:
     """Base class of every expression node (see the module docstring for the protocol)."""
 
     __array_ufunc__ = None  # so ``ndarray * expr`` defers to Expr.__rmul__ (not elementwise)
-    __slots__ = ("children", "shape", "dtype", "uid", "__weakref__")
+    __slots__ = ("children", "shape", "dtype", "uid", "_uid_token", "__weakref__")
 
     def __init__(self, children: Sequence["Expr"], shape: Sequence[Any], dtype: Any = None) -> None:
         self.children = tuple(children)
         self.shape = tuple(_check_dim(d) for d in shape)
         self.dtype = None if dtype is None else np.dtype(dtype)
         key = (type(self).__name__, self.params(), tuple(c.uid for c in self.children))
-        self.uid = _UIDS.setdefault(key, next(_COUNTER))
+        self._uid_token = _intern(key)  # held, so the table keeps the entry while we live
+        self.uid = self._uid_token.value
 
     # -- protocol ---------------------------------------------------------------------
     def params(self) -> tuple:

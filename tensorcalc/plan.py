@@ -171,9 +171,9 @@ def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
     n = len(spec.inputs)
     if isinstance(optimize, (list, tuple)):
         return _check_path(list(optimize), n)
-    if optimize is False or optimize is None:
-        fn = None
-    elif optimize is True:
+    if optimize is False or optimize is None or optimize is True:
+        # The core contracts pairwise; a left-to-right order could build intermediates that
+        # numpy's single-loop optimize=False never makes, so False gets the cheap greedy order.
         fn = opt_einsum.paths.get_path_fn("greedy")
     elif callable(optimize):
         fn = optimize
@@ -189,8 +189,6 @@ def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
         raise TypeError(f"optimize must be a bool, a strategy name or a path, got {optimize!r}")
     if n < 2:
         return [(0,)] if n == 1 else []
-    if fn is None:
-        return [(0, 1)] * (n - 1)
     if n == 2:
         return [(0, 1)]
     sets = [frozenset(t) for t in spec.inputs]

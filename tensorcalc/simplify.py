@@ -97,7 +97,7 @@ def rebuild(e: Expr, kids: Sequence[Expr]) -> Expr:
     new = object.__new__(type(e))
     for cls in type(e).__mro__:
         for slot in getattr(cls, "__slots__", ()):
-            if slot not in ("children", "uid", "__weakref__", "__dict__") and hasattr(e, slot):
+            if slot not in ("children", "uid", "_uid_token", "__weakref__", "__dict__") and hasattr(e, slot):
                 object.__setattr__(new, slot, getattr(e, slot))
     if hasattr(e, "__dict__"):
         new.__dict__.update(e.__dict__)

@@ -5,7 +5,8 @@ operand (diagonals), labels only one operand carries (sums), scalars, implicit a
 output, ``...`` with broadcasting (size-1 and missing batch dimensions), upper and lower case
 labels, whitespace. Shapes include size-0 and size-1 axes; operands come in every dtype numpy
 einsum handles and in many memory layouts (Fortran, transposed and negative-stride views,
-strided slices, read-only, zero-stride broadcast, byte-swapped and unaligned arrays).
+strided slices, read-only, zero-stride broadcast, byte-swapped and unaligned arrays, and
+arbitrary strides on size-1 axes).
 
 The oracle is ``numpy.einsum(..., optimize=False)`` (numpy's greedy path when that loop would
 be too long): tensorcalc must return the same shape and dtype, and values within a rounding
@@ -37,7 +38,7 @@ ALL_DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES + INT_DTYPES + (np.bool_,)
 INEXACT_DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES
 
 LAYOUTS = ("C", "F", "transposed", "negative", "sliced", "readonly", "broadcast",
-           "byteswapped", "unaligned")
+           "byteswapped", "unaligned", "size1strides")
 
 ELLIPSIS = "..."
 
@@ -174,6 +175,13 @@ def make_array(rng: np.random.Generator, shape: Sequence[int], dtype: Any, layou
         view = raw.view(arr.dtype).reshape(shape) if arr.nbytes else np.empty(shape, arr.dtype)
         view[...] = arr
         return view
+    if layout == "size1strides" and 1 in shape:
+        # numpy never steps along a size-1 axis, so its stride may be anything (0, negative,
+        # huge); a kernel passing it to BLAS as a leading dimension would be refused.
+        base = random_values(rng, shape, dtype)
+        odd = (0, -base.itemsize, 10**6 * max(base.itemsize, 1))
+        strides = [int(odd[rng.integers(0, 3)]) if d == 1 else st_ for d, st_ in zip(shape, base.strides)]
+        return np.lib.stride_tricks.as_strided(base, shape, strides, writeable=False)
     if layout == "broadcast" and ndim >= 1:
         # Zero strides: the same values repeated along a random subset of axes.
         small = tuple(1 if rng.random() < 0.5 else d for d in shape)

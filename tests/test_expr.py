@@ -67,11 +67,17 @@ def test_einsum_builder_forms() -> None:
 
 
 def test_structural_hashing_shares_equal_subtrees() -> None:
+    # uids are equal among *live* nodes of one structure: keep both operands of each
+    # comparison alive (the table forgets a structure once its last node is gone).
     A, x, _, _ = symbols()
-    assert (A @ x).uid == (A @ x).uid
+    first, second = A @ x, A @ x
+    assert first.uid == second.uid
     assert var("A", ("m", "n")).uid == A.uid
-    assert (A @ x).uid != (A @ var("y", ("n",))).uid
-    assert Const(np.ones(3)).uid == Const(np.ones(3)).uid
+    other = A @ var("y", ("n",))
+    assert first.uid != other.uid
+    c1, c2 = Const(np.ones(3)), Const(np.ones(3))
+    assert c1.uid == c2.uid
+    assert Const(np.zeros(3)).uid != c1.uid
 
 
 def test_truth_value_is_an_error() -> None:

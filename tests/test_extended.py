@@ -142,6 +142,24 @@ def test_ellipsis_with_diagonal_embedding() -> None:
     np.testing.assert_array_equal(r, expected)
 
 
+A234 = np.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("spec, sizes, build", [
+    ("...i->...ii", {}, lambda a: a[..., None] * np.eye(4)),
+    ("i...->ii...", {}, lambda a: np.eye(2)[:, :, None, None] * a[:, None]),
+    ("...->...j", {"j": 2}, lambda a: np.broadcast_to(a[..., None], (2, 3, 4, 2))),
+    ("...->j...", {"j": 2}, lambda a: np.broadcast_to(a[None], (2, 2, 3, 4))),
+    ("ij...->...jj", {}, lambda a: a.sum(axis=0).T[:, :, None] * np.eye(3)),
+    ("i...k->k...ii", {}, lambda a: a.transpose(2, 1, 0)[:, :, :, None] * np.eye(2)),
+])
+def test_extended_with_ellipsis(spec: str, sizes: dict, build) -> None:
+    r = tc.einsum(spec, A234, sizes=sizes)
+    expected = build(A234)
+    assert r.shape == expected.shape
+    np.testing.assert_array_equal(r, expected)
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.bool_, np.float32, np.complex64, np.complex128])
 def test_extended_keeps_dtype(dtype: type) -> None:
     x = np.array([1, 0, 1]).astype(dtype)

@@ -121,3 +121,18 @@ def test_plan_cache_is_bounded() -> None:
     finally:
         tracemalloc.stop()
     assert now - base < 2**20, f"caches grew by {(now - base) / 2**20:.1f} MiB for 1500 new shapes"
+
+
+@pytest.mark.parametrize("optimize", [False, "auto", True], ids=str)
+def test_no_quadratic_intermediate_for_a_product_of_vector_sums(optimize: object) -> None:
+    # "i,j,i,j->" is (x.x)(y.y): numpy's optimize=False loops with no intermediate at all;
+    # pairing operands left to right would build two 2000x2000 outer products (61 MiB).
+    x = np.ones(2000)
+    tracemalloc.start()
+    try:
+        r = tc.einsum("i,j,i,j->", x, x, x, x, optimize=optimize)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert float(r) == 4_000_000.0
+    assert peak < 2**20, f"optimize={optimize!r} peaked at {peak / 2**20:.1f} MiB"
