@@ -209,7 +209,9 @@ def backprop(y: Expr, wrt: Var, seed: Expr) -> Expr:
     for node in reversed(order):
         if node.uid not in depends or node.uid == wrt.uid:
             continue
-        parts = cotangents.pop(node.uid)
+        parts = cotangents.pop(node.uid, None)
+        if parts is None:  # every path from y runs through a zero derivative (sign, relu')
+            continue
         g = parts[0] if len(parts) == 1 else Add(parts)
         for child, ct in zip(node.children, _rule(node)(node, g)):
             if ct is not None and child.uid in depends:
@@ -319,7 +321,9 @@ def hvp(f: Expr, wrt: Any, v: Any) -> Expr:
     f = as_expr(f)
     x = _find_var(f, wrt, topological([f]))
     v = as_expr(v)
-    if v.shape != x.shape:
+    # v may give ints where x has names (an array for a symbolic x): equal, or name vs int.
+    if len(v.shape) != len(x.shape) or any(
+            a != b and isinstance(a, str) == isinstance(b, str) for a, b in zip(v.shape, x.shape)):
         raise TensorcalcError(f"hvp: v has shape {v.shape} but {x.name!r} has shape {x.shape}")
     g = grad(f, x)
     labels = LETTERS[: x.ndim]

@@ -61,6 +61,24 @@ def bind(variables: Sequence[Var], arrays: Mapping[str, Any]) -> tuple[dict[int,
     return values, sizes
 
 
+def check_operands(node: Einsum, shapes: Sequence[tuple[int, ...]], sizes: Mapping[str, int]) -> None:
+    """Raise if an operand's actual shape breaks a size the einsum was built with.
+
+    Broadcasting a named dim against an int (``x + c`` with ``x: (n,)``, ``c: (3,)``)
+    promises ``n == 3``; this is where that promise is checked.
+    """
+    for k, (labels, shape, child) in enumerate(zip(node.inputs, shapes, node.children)):
+        for axis, (lab, n) in enumerate(zip(labels, shape)):
+            want = resolve_dim(node.sizes[lab], sizes)
+            if n != want:
+                declared = child.shape[axis]
+                what = f"dimension {declared!r} has size {n}" if isinstance(declared, str) else (
+                    f"axis {axis} of operand {k} has size {n}")
+                raise TensorcalcError(
+                    f"{what} but the expression needs {want} there (it was broadcast or "
+                    f"contracted against an axis of size {want}; einsum {node.spec!r})")
+
+
 def evaluate(expr: Any, arrays: Mapping[str, Any] | None = None, /, **named: Any) -> Any:
     """Evaluate an expression (or a list of them) with arrays bound by variable name.
 
@@ -78,7 +96,10 @@ def evaluate(expr: Any, arrays: Mapping[str, Any] | None = None, /, **named: Any
     values, sizes = bind([n for n in order if isinstance(n, Var)], arrays)
     for node in order:
         if node.uid not in values:
-            value = node.eval_node(*(values[c.uid] for c in node.children), sizes=sizes)
+            args = [values[c.uid] for c in node.children]
+            if isinstance(node, Einsum):
+                check_operands(node, [a.shape for a in args], sizes)
+            value = node.eval_node(*args, sizes=sizes)
             # numpy turns 0-d results into scalars; keep arrays throughout
             values[node.uid] = value if type(value) is np.ndarray else np.asarray(value)
     results = [values[r.uid] for r in roots]
@@ -117,7 +138,10 @@ class Compiled:
         for k, name_or_fn, args in steps:
             if isinstance(name_or_fn, str):
                 a = arrays[name_or_fn]
-                slots[k] = a if isinstance(a, np.ndarray) and a.dtype.kind in "fc" else np.asarray(a, dtype=float)
+                if not (isinstance(a, np.ndarray) and a.dtype.kind in "fc"):
+                    a = np.asarray(a)  # lists, scalars; ints and bools become float64 as in bind()
+                    a = a.astype(np.float64) if a.dtype.kind in "biu" else a
+                slots[k] = a
             else:
                 value = name_or_fn(*[slots[j] for j in args])
                 slots[k] = value if type(value) is np.ndarray else np.asarray(value)
@@ -135,6 +159,8 @@ class Compiled:
                 steps.append((k, node.name, args))
                 continue
             child_shapes = [shapes[c.uid] for c in node.children]
+            if isinstance(node, Einsum):
+                check_operands(node, child_shapes, sizes)
             fn = _step(node, child_shapes, sizes)
             steps.append((k, fn, args))
             shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)

@@ -433,7 +433,8 @@ def einsum(subscripts: str, *operands: Any, sizes: Mapping[str, Any] | None = No
     from .subscripts import parse
 
     ops = [as_expr(op) for op in operands]
-    fake, back = _fake_sizes([op.shape for op in ops], sizes)
+    pins = _pinned_names(subscripts, ops, sizes)
+    fake, back = _fake_sizes([op.shape for op in ops], sizes, pins)
     shapes = [tuple(fake[d] for d in op.shape) for op in ops]
     user_sizes = {k: fake[v] for k, v in (sizes or {}).items()}
     try:
@@ -454,19 +455,61 @@ def einsum(subscripts: str, *operands: Any, sizes: Mapping[str, Any] | None = No
     return Einsum(inputs, out, ops, lab_sizes)
 
 
-def _fake_sizes(shapes: Iterable[Sequence[Any]], sizes: Mapping[str, Any] | None):
-    """Stand-in ints for named dims, distinct from every int present (so parse can check)."""
+def _pinned_names(subscripts: Any, ops: Sequence[Expr], sizes: Mapping[str, Any] | None
+                  ) -> dict[str, int]:
+    """Named dims that share a label with an int size other than 1: name -> that int.
+
+    numpy-style broadcasting lets a named dim meet an int (the int wins, the name is checked
+    when arrays are bound); an einsum label joining ``n`` and ``3`` is the same promise.
+    """
+    if not any(isinstance(d, str) for op in ops for d in op.shape):
+        return {}
+    from .subscripts import parse
+
+    try:  # the labels only: every axis a stand-in 2, so nothing is squeezed
+        spec = parse(subscripts, [(2,) * op.ndim for op in ops],
+                     {lab: 2 for lab in (sizes or {})} or None)
+    except (TensorcalcError, TypeError):
+        return {}  # the real parse below reports the fault
+    dims: dict[str, set] = {}
+    for labels, op in zip(spec.inputs, ops):
+        for lab, d in zip(labels, op.shape):
+            dims.setdefault(lab, set()).add(d)
+    for lab, d in (sizes or {}).items():
+        dims.setdefault(lab, set()).add(d)
+    pins: dict[str, set] = {}
+    for found in dims.values():
+        ints = {d for d in found if isinstance(d, int) and d != 1}
+        if len(ints) == 1:
+            for d in found:
+                if isinstance(d, str):
+                    pins.setdefault(d, set()).update(ints)
+    return {name: next(iter(v)) for name, v in pins.items() if len(v) == 1}
+
+
+def _fake_sizes(shapes: Iterable[Sequence[Any]], sizes: Mapping[str, Any] | None,
+                pins: Mapping[str, int] | None = None):
+    """Stand-in ints for named dims, distinct from every int present (so parse can check).
+
+    A pinned name (see :func:`_pinned_names`) stands in as its int; the way back maps that
+    int to the int, so the einsum node records the int size.
+    """
+    pins = pins or {}
     dims = [d for s in shapes for d in s] + [_check_dim(d) for d in (sizes or {}).values()]
     ints = {d for d in dims if isinstance(d, int)}
     fake: dict[Any, int] = {d: d for d in ints}
+    back: dict[int, Any] = {d: d for d in ints}
     nxt = 2
     for d in dims:
         if isinstance(d, str) and d not in fake:
+            if d in pins:
+                fake[d] = pins[d]
+                continue
             while nxt in ints:
                 nxt += 1
             fake[d] = nxt
+            back[nxt] = d
             nxt += 1
-    back = {v: k for k, v in fake.items()}
     return fake, back
 
 
@@ -577,9 +620,11 @@ def matmul(a: Any, b: Any) -> Expr:
     right = "...jk" if b.ndim >= 2 else "j"
     out = ("..." if a.ndim >= 2 or b.ndim >= 2 else "") + ("i" if a.ndim >= 2 else "") + (
         "k" if b.ndim >= 2 else "")
-    if a.ndim >= 2 and a.shape[-1] != b.shape[-2 if b.ndim >= 2 else -1] or (
-            a.ndim == 1 and a.shape[0] != b.shape[-2 if b.ndim >= 2 else 0]):
-        raise TensorcalcError(f"matmul: shapes {a.shape} and {b.shape} do not align")
+    inner_a, inner_b = a.shape[-1], b.shape[-2 if b.ndim >= 2 else 0]
+    # Equal, or a name against an int (the int wins, checked when arrays are bound).
+    if inner_a != inner_b and isinstance(inner_a, str) == isinstance(inner_b, str):
+        raise TensorcalcError(f"matmul: shapes {a.shape} and {b.shape} do not align "
+                              f"({inner_a} != {inner_b})")
     return einsum(f"{left},{right}->{out}", a, b)
 
 

@@ -128,7 +128,10 @@ class Index(Expr):
         return _index_key(self.index)
 
     def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
-        return x[self.index]
+        try:
+            return x[self.index]
+        except IndexError as err:  # an int index into a named dim bound too small
+            raise TensorcalcError(f"index {_show_index(self.index)} into shape {x.shape}: {err}") from None
 
 
 class IndexAdjoint(Expr):
@@ -146,7 +149,10 @@ class IndexAdjoint(Expr):
 
     def eval_node(self, g: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
         out = np.zeros(tuple(resolve_dim(d, sizes) for d in self.full_shape), dtype=g.dtype)
-        out[self.index] = g
+        try:
+            out[self.index] = g
+        except IndexError as err:
+            raise TensorcalcError(f"index {_show_index(self.index)} into shape {out.shape}: {err}") from None
         return out
 
 
@@ -172,10 +178,16 @@ class Stack(Expr):
 # Builders
 
 
+def _as_array(x: Any) -> np.ndarray:
+    """An array for numpy's functions: ints and bools become float64, complex stays complex."""
+    a = np.asarray(x)
+    return a.astype(np.float64) if a.dtype.kind in "biu" else a
+
+
 def _elementwise(name: str):
     def build(x: Any) -> Any:
         if not isinstance(x, Expr):
-            return UFUNCS[name](np.asarray(x, dtype=float))
+            return UFUNCS[name](_as_array(x))
         if isinstance(x, Const):
             return Const(UFUNCS[name](x.value))
         return Func(name, x)
@@ -210,7 +222,7 @@ def pow(x: Any, p: Any) -> Any:
     array([1., 8.])
     """
     if not isinstance(x, Expr) and not isinstance(p, Expr):
-        return np.power(np.asarray(x, dtype=float), p)
+        return np.power(_as_array(x), p)
     return power(as_expr(x), p)
 
 
@@ -321,7 +333,7 @@ def logdet(x: Any) -> Any:
 def norm2(x: Any) -> Any:
     """Euclidean (Frobenius) norm of all entries: ``sqrt(sum(x * x))``."""
     if not isinstance(x, Expr):
-        return np.sqrt(np.sum(np.square(x)))
+        return np.sqrt(np.sum(np.square(np.abs(x))))  # |x|: the norm of a complex array
     return sqrt(sum(pow(x, 2)))
 
 
@@ -436,6 +448,15 @@ def _indexed_shape(shape: tuple, index: tuple) -> tuple:
         if isinstance(it, slice):
             out.append(dim if it == slice(None) else len(range(*it.indices(dim))))
     return tuple(out)
+
+
+def _show_index(index: tuple) -> str:
+    def one(it: Any) -> str:
+        if isinstance(it, slice):
+            return ":".join("" if v is None else str(v) for v in (it.start, it.stop, it.step)).rstrip(":") or ":"
+        return "None" if it is None else str(it)
+
+    return "[" + ", ".join(one(it) for it in index) + "]"
 
 
 def _index_key(index: tuple) -> tuple:

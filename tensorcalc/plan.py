@@ -43,16 +43,20 @@ _ROLE = {"batch": 0, "rows": 1, "cols": 2, "inner": 3}
 class Plan:
     """A compiled plan: steps for the core, run on arrays of one shape signature."""
 
-    def __init__(self, spec: Spec, dtype: np.dtype, steps: list, path: list, notes: list) -> None:
+    def __init__(self, spec: Spec, dtype: np.dtype, steps: list, path: list, notes: list,
+                 axes: tuple | None = None) -> None:
         self.spec = spec
         self.dtype = dtype
         self.steps = tuple(steps)
         self.path = path
         self._notes = notes
+        self._axes = axes  # a final transpose, returned as a view (numpy does the same)
 
     def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
         """Run on ``arrays`` (of the planned shapes); numpy.einsum's return conventions."""
         result = _core.run_plan(self.steps, list(arrays), self.dtype, len(self.spec.inputs))
+        if self._axes is not None:
+            result = result.transpose(self._axes)
         return _finish(result, out)
 
     def describe(self) -> list[str]:
@@ -273,8 +277,13 @@ class _Builder:
                 current = self._pair(current, other, rest, output, last)
             terms.append(current)
         (result,) = terms
-        if result.axes != tuple(output):
-            self._sop([result], output, final=True)
+        if result.axes == tuple(output):
+            return Plan(spec, self.dtype, self.steps, path, self.notes)
+        if sorted(result.axes) == sorted(output) and len(set(output)) == len(output):
+            axes = tuple(result.axes.index(lab) for lab in output)
+            self.notes.append(f"view {''.join(result.axes)}->{output}")
+            return Plan(spec, self.dtype, self.steps, path, self.notes, axes)
+        self._sop([result], output, final=True)
         return Plan(spec, self.dtype, self.steps, path, self.notes)
 
     # -- terms ---------------------------------------------------------------------------

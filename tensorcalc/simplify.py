@@ -254,10 +254,20 @@ def _einsum(e: Einsum, kids: Sequence[Expr]) -> Expr:
         folded = _build(t)
         return Const(folded.eval_node(*(op.value for op in folded.children), sizes={}))
     out = _build(t)
-    if (len(out.children) == 1 and out.inputs[0] == out.output and out.scale == 1.0
-            and not out.factor_dims and len(set(out.output)) == len(out.output)):
+    if out.scale == 1.0 and _is_identity(out):
         return out.children[0]
     return out
+
+
+def _is_identity(e: Einsum) -> bool:
+    """True when ``e`` (ignoring its scale) returns its only operand unchanged.
+
+    An identity that gives a named dimension its int size (``x + c`` with ``x: (n,)``,
+    ``c: (3,)`` broadcasts ``x`` to ``(3,)``) is kept: dropping it would change the shape
+    the rest of the expression was built for.
+    """
+    return (len(e.children) == 1 and e.inputs[0] == e.output and not e.factor_dims
+            and len(set(e.output)) == len(e.output) and e.children[0].shape == e.shape)
 
 
 def _build(t: _Term) -> Einsum:
@@ -301,8 +311,7 @@ def split_scale(e: Expr) -> tuple[float, Expr]:
     """``(c, core)`` with ``e == c * core`` and ``core`` free of a leading scale."""
     if isinstance(e, Einsum) and e.scale != 1.0:
         core = Einsum(e.inputs, e.output, e.children, e.sizes, 1.0, e.factor_dims)
-        if (len(core.children) == 1 and core.inputs[0] == core.output
-                and not core.factor_dims and len(set(core.output)) == len(core.output)):
+        if _is_identity(core):
             return e.scale, core.children[0]
         return e.scale, core
     return 1.0, e
