@@ -259,6 +259,11 @@ def _symmetrize(e: Expr, var_: Var) -> Expr:
 def grad(f: Expr, wrt: Any) -> Expr:
     """Gradient of the scalar ``f`` with respect to a variable (or its name); shaped like it.
 
+    Complex variables follow JAX's convention (``jax.grad(..., holomorphic=True)``): no
+    conjugation, so for a holomorphic ``f`` the result is the complex derivative ``df/dx``.
+    ``abs``, ``sign``, ``relu`` and ``logdet`` (``log |det|``) are not holomorphic; their
+    rules are the real ones.
+
     >>> import numpy as np
     >>> from tensorcalc.expr import var
     >>> x = var("x", (2,))
@@ -377,7 +382,14 @@ def einsum_vjp(subscripts: str, *operands: Any, grad: Any) -> tuple[np.ndarray, 
 
     Handles repeated labels, labels only one operand carries, ``...`` with broadcasting (size-1
     and missing batch axes are summed back), scalars and the same array passed twice (each
-    position gets its own gradient; add them for the total).
+    position gets its own gradient; add them for the total).  Extended forward specs work
+    too (``"i->ii"``, ``"i->ij"``): the sizes of output labels no input carries are read off
+    ``grad``.
+
+    Complex operands follow JAX's convention: nothing is conjugated.  An einsum is linear
+    (so holomorphic) in each operand, and the result is the vector-Jacobian product ``G J``,
+    what ``jax.vjp`` returns: ``sum(G * einsum(..., dX, ...)) == sum(result[k] * dX)``.
+    (PyTorch's gradient of a real loss is the complex conjugate of this.)
 
     >>> import numpy as np
     >>> gA, gB = einsum_vjp("ij,jk->ik", np.eye(2), np.ones((2, 3)), grad=np.ones((2, 3)))

@@ -187,7 +187,12 @@ def _step(node: Expr, child_shapes: list[tuple], sizes: dict[str, int]) -> Calla
         expr = contract_expression(node.spec, *child_shapes, sizes=extra or None)
         if factor == 1.0:
             return expr
-        return lambda *args: expr(*args) * factor
+        if not child_shapes:
+            return lambda: expr() * factor
+        # An einsum is linear in each operand: scale the smallest one, not the (possibly
+        # much larger, e.g. diagonal-embedded) result.
+        k = min(range(len(child_shapes)), key=lambda j: int(np.prod(child_shapes[j])))
+        return lambda *args: expr(*args[:k], args[k] * factor, *args[k + 1:])
     if not node.children:
         value = node.eval_node(sizes=sizes)
         return lambda: value

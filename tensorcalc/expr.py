@@ -54,10 +54,11 @@ import itertools
 import numbers
 import threading
 import weakref
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .dims import broadcast_shapes, check_dim, fake_sizes, pinned_names, resolve_dim
 from .errors import TensorcalcError
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -113,7 +114,7 @@ class Expr:
 
     def __init__(self, children: Sequence["Expr"], shape: Sequence[Any], dtype: Any = None) -> None:
         self.children = tuple(children)
-        self.shape = tuple(_check_dim(d) for d in shape)
+        self.shape = tuple(check_dim(d) for d in shape)
         self.dtype = None if dtype is None else np.dtype(dtype)
         key = (type(self).__name__, self.params(), tuple(c.uid for c in self.children))
         self._uid_token = _intern(key)  # held, so the table keeps the entry while we live
@@ -307,7 +308,7 @@ class Einsum(Expr):
         self.inputs = tuple(inputs)
         self.output = output
         self.sizes = {lab: sizes[lab] for lab in sorted(used)}
-        self.scale = float(scale) if not isinstance(scale, complex) else scale
+        self.scale = as_coeff(scale)
         powers: dict[str, int] = {}
         for name, p in factor_dims:
             powers[name] = powers.get(name, 0) + p
@@ -353,7 +354,7 @@ class Add(Expr):
         for t in terms[1:]:
             if t.shape != shape:
                 raise TensorcalcError(f"cannot add shapes {shape} and {t.shape}")
-        self.coeffs = tuple(float(c) for c in ((1.0,) * len(terms) if coeffs is None else coeffs))
+        self.coeffs = tuple(as_coeff(c) for c in ((1.0,) * len(terms) if coeffs is None else coeffs))
         super().__init__(terms, shape, _result_dtype(terms))
 
     def params(self) -> tuple:
@@ -433,8 +434,8 @@ def einsum(subscripts: str, *operands: Any, sizes: Mapping[str, Any] | None = No
     from .subscripts import parse
 
     ops = [as_expr(op) for op in operands]
-    pins = _pinned_names(subscripts, ops, sizes)
-    fake, back = _fake_sizes([op.shape for op in ops], sizes, pins)
+    pins = pinned_names(subscripts, [op.shape for op in ops], sizes)
+    fake, back = fake_sizes([op.shape for op in ops], sizes, pins)
     shapes = [tuple(fake[d] for d in op.shape) for op in ops]
     user_sizes = {k: fake[v] for k, v in (sizes or {}).items()}
     try:
@@ -455,64 +456,6 @@ def einsum(subscripts: str, *operands: Any, sizes: Mapping[str, Any] | None = No
     return Einsum(inputs, out, ops, lab_sizes)
 
 
-def _pinned_names(subscripts: Any, ops: Sequence[Expr], sizes: Mapping[str, Any] | None
-                  ) -> dict[str, int]:
-    """Named dims that share a label with an int size other than 1: name -> that int.
-
-    numpy-style broadcasting lets a named dim meet an int (the int wins, the name is checked
-    when arrays are bound); an einsum label joining ``n`` and ``3`` is the same promise.
-    """
-    if not any(isinstance(d, str) for op in ops for d in op.shape):
-        return {}
-    from .subscripts import parse
-
-    try:  # the labels only: every axis a stand-in 2, so nothing is squeezed
-        spec = parse(subscripts, [(2,) * op.ndim for op in ops],
-                     {lab: 2 for lab in (sizes or {})} or None)
-    except (TensorcalcError, TypeError):
-        return {}  # the real parse below reports the fault
-    dims: dict[str, set] = {}
-    for labels, op in zip(spec.inputs, ops):
-        for lab, d in zip(labels, op.shape):
-            dims.setdefault(lab, set()).add(d)
-    for lab, d in (sizes or {}).items():
-        dims.setdefault(lab, set()).add(d)
-    pins: dict[str, set] = {}
-    for found in dims.values():
-        ints = {d for d in found if isinstance(d, int) and d != 1}
-        if len(ints) == 1:
-            for d in found:
-                if isinstance(d, str):
-                    pins.setdefault(d, set()).update(ints)
-    return {name: next(iter(v)) for name, v in pins.items() if len(v) == 1}
-
-
-def _fake_sizes(shapes: Iterable[Sequence[Any]], sizes: Mapping[str, Any] | None,
-                pins: Mapping[str, int] | None = None):
-    """Stand-in ints for named dims, distinct from every int present (so parse can check).
-
-    A pinned name (see :func:`_pinned_names`) stands in as its int; the way back maps that
-    int to the int, so the einsum node records the int size.
-    """
-    pins = pins or {}
-    dims = [d for s in shapes for d in s] + [_check_dim(d) for d in (sizes or {}).values()]
-    ints = {d for d in dims if isinstance(d, int)}
-    fake: dict[Any, int] = {d: d for d in ints}
-    back: dict[int, Any] = {d: d for d in ints}
-    nxt = 2
-    for d in dims:
-        if isinstance(d, str) and d not in fake:
-            if d in pins:
-                fake[d] = pins[d]
-                continue
-            while nxt in ints:
-                nxt += 1
-            fake[d] = nxt
-            back[nxt] = d
-            nxt += 1
-    return fake, back
-
-
 def _squeeze(op: Expr, axes: Sequence[int]) -> Expr:
     """Drop size-1 axes (summing over a size-1 label is exactly a squeeze)."""
     if not axes:
@@ -527,34 +470,6 @@ def scale(x: Any, factor: float) -> Expr:
     x = as_expr(x)
     labels = LETTERS[: x.ndim]
     return Einsum([labels], labels, [x], dict(zip(labels, x.shape)), scale=factor)
-
-
-def broadcast_shapes(*shapes: Sequence[Any]) -> tuple:
-    """numpy broadcasting of symbolic shapes.
-
-    A named dim matches itself, 1, or an int (the int wins; the name is checked against it
-    when arrays are bound).  Two different names do not match.
-    """
-    ndim = max((len(s) for s in shapes), default=0)
-    out = []
-    for ax in range(ndim):
-        dim: Any = 1
-        for s in shapes:
-            d = s[ax - ndim + len(s)] if ax - ndim + len(s) >= 0 else 1
-            if d == 1 or d == dim:
-                continue
-            if isinstance(d, str) and isinstance(dim, int) and dim != 1:
-                continue
-            if isinstance(dim, str) and isinstance(d, int):
-                dim = d
-                continue
-            if dim != 1:
-                raise TensorcalcError(
-                    f"shapes {[tuple(x) for x in shapes]} do not broadcast: axis {ax - ndim} "
-                    f"has sizes {dim!r} and {d!r}")
-            dim = d
-        out.append(dim)
-    return tuple(out)
 
 
 def broadcast_to(x: Any, shape: Sequence[Any]) -> Expr:
@@ -628,24 +543,10 @@ def matmul(a: Any, b: Any) -> Expr:
     return einsum(f"{left},{right}->{out}", a, b)
 
 
-def resolve_dim(dim: Any, sizes: Mapping[str, int]) -> int:
-    """The int value of a dimension (named dims looked up in ``sizes``)."""
-    if isinstance(dim, str):
-        try:
-            return sizes[dim]
-        except KeyError:
-            raise TensorcalcError(f"dimension {dim!r} is not bound by any input array") from None
-    return dim
-
-
-def _check_dim(d: Any) -> Any:
-    if isinstance(d, str):
-        if not d:
-            raise TensorcalcError("a dimension name must not be empty")
-        return d
-    if isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0:
-        return int(d)
-    raise TypeError(f"dimensions must be non-negative ints or names, got {d!r}")
+def as_coeff(c: Any) -> float | complex:
+    """A scale or coefficient: a float, or a complex when its imaginary part is not zero."""
+    z = complex(c)
+    return z if z.imag else z.real
 
 
 def _is_number(x: Any) -> bool:

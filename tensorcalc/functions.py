@@ -33,13 +33,18 @@ def _heaviside(x: np.ndarray) -> np.ndarray:
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0, x)
+    # logaddexp is stable for large real x but has no complex loop
+    return np.log1p(np.exp(x)) if np.iscomplexobj(x) else np.logaddexp(0, x)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x)) if np.iscomplexobj(x) else special.expit(x)
 
 
 # name -> numpy implementation; ``pow`` takes the exponent as its parameter.
 UFUNCS = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "tanh": np.tanh, "sigmoid": special.expit, "relu": _relu,
+    "tan": np.tan, "tanh": np.tanh, "sigmoid": _sigmoid, "relu": _relu,
     "softplus": _softplus, "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
     "heaviside": _heaviside,
 }

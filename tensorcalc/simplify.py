@@ -25,15 +25,18 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Sequence
 
 import numpy as np
 
-from .expr import LETTERS, Add, Const, Einsum, Expr, Var, WithDims
+from .expr import LETTERS, Add, Const, Einsum, Expr, Var, WithDims, topological
 from .functions import Func, Index, IndexAdjoint, Stack, power
 
 _MAX_LABELS = len(LETTERS)
+# Flattening stops at this many operands: a long chain (an unrolled loop, a deep composition)
+# would otherwise become one product of thousands of factors, built in quadratic time and
+# costly to plan.  Correctness does not depend on it: an einsum left nested evaluates the same.
+_MAX_OPERANDS = 24
 
 
 def simplify(expr: Expr) -> Expr:
@@ -44,19 +47,24 @@ def simplify(expr: Expr) -> Expr:
 def simplify_all(exprs: Sequence[Expr]) -> list[Expr]:
     """Simplify several expressions with one memo, so shared subtrees are shared in the results."""
     memo: dict[int, Expr] = {}
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20000))
-    try:
-        return [_simp(e, memo) for e in exprs]
-    finally:
-        sys.setrecursionlimit(old)
+    return [_simp(e, memo) for e in exprs]
 
 
-def _simp(e: Expr, memo: dict[int, Expr]) -> Expr:
-    done = memo.get(e.uid)
+def _simp(root: Expr, memo: dict[int, Expr]) -> Expr:
+    """Simplify every node under ``root``, children first, in a loop (no recursion depth limit)."""
+    done = memo.get(root.uid)
     if done is not None:
         return done
-    kids = [_simp(c, memo) for c in e.children]
+    for e in topological([root]):
+        if e.uid not in memo:
+            out = _simp_node(e, [memo[c.uid] for c in e.children])
+            memo[e.uid] = out
+            memo[out.uid] = out
+    return memo[root.uid]
+
+
+def _simp_node(e: Expr, kids: list[Expr]) -> Expr:
+    """``e`` simplified, given its children already simplified."""
     carried: list[Expr] = []
     if not isinstance(e, WithDims) and any(isinstance(k, WithDims) for k in kids):
         # Hoist dimension bindings to the top so they do not block flattening.
@@ -76,17 +84,11 @@ def _simp(e: Expr, memo: dict[int, Expr]) -> Expr:
         out = rebuild(e, kids)
     else:
         out = e
-    if carried:
-        out = _rebind(out, carried)
-    memo[e.uid] = out
-    memo[out.uid] = out
-    return out
+    return _rebind(out, carried) if carried else out
 
 
 def _rebind(out: Expr, variables: list[Expr]) -> Expr:
     """``out`` with the variables it does not already contain attached (for named dims)."""
-    from .expr import topological
-
     present = {n.uid for n in topological([out])}
     extra = list({v.uid: v for v in variables if v.uid not in present}.values())
     return WithDims(out, extra) if extra else out
@@ -184,6 +186,8 @@ class _Term:
     def inline(self, k: int) -> bool:
         """Replace operand ``k`` (an Einsum) by its operands; False if labels would overflow."""
         child: Einsum = self.ops[k]
+        if len(self.ops) - 1 + len(child.children) > _MAX_OPERANDS:
+            return False
         outer = self.ins[k]
         mapping: dict[str, int] = {}
         parent: dict[int, int] = {}
