@@ -27,7 +27,10 @@ cdef extern from "numpy/arrayobject.h":
                                 cnp.npy_intp* strides, void* data, int flags, object obj)
 
 cdef Py_ssize_t PARALLEL_WORK = 1 << 21   # SOP loops larger than this use several threads
-cdef int MAX_THREADS = 2                   # this library targets small machines; see set_threads
+# Typed loops are memory-bound: on the 2-core shared machines this library is tuned on, a
+# second thread bought nothing and cost up to 5x whenever the other core was busy (libgomp
+# threads spin after a region). So one thread by default; set_threads(n) opts in.
+cdef int MAX_THREADS = 1
 cdef Py_ssize_t INT_LIMIT = 2147483647     # scipy's BLAS takes 32-bit ints
 cdef enum:
     TILE = 32                                # block edge for transposing loops

@@ -97,14 +97,18 @@ def test_sop_large_paths_tiled_and_parallel(rng, dtype):
     tol = dict(rtol=10 * _tol(dtype), atol=10 * _tol(dtype))
     a, b = _random(rng, (700, 900), dtype), _random(rng, (700, 900), dtype)
     # transposing copy (tiled loops) and a Hadamard row sum (parallel over rows)
-    np.testing.assert_allclose(tc.einsum("ij,ij->ji", a, b), (a * b).T, **tol)
-    np.testing.assert_allclose(tc.einsum("ij,ij->i", a, b), np.einsum("ij,ij->i", a, b), **tol)
-    np.testing.assert_allclose(tc.einsum("ij,ji->ij", a, b.T.copy()), a * b, **tol)
-    old = _core.set_threads(1)
+    old = _core.set_threads(2)
     try:
-        np.testing.assert_allclose(tc.einsum("ij,ij->i", a, b), np.einsum("ij,ij->i", a, b), **tol)
+        for threads in (2, 1):
+            _core.set_threads(threads)
+            np.testing.assert_allclose(tc.einsum("ij,ij->ji", a, b), (a * b).T, **tol)
+            np.testing.assert_allclose(tc.einsum("ij,ij->i", a, b), np.einsum("ij,ij->i", a, b), **tol)
+            np.testing.assert_allclose(tc.einsum("ij,ji->ij", a, b.T.copy()), a * b, **tol)
+            np.testing.assert_allclose(tc.einsum("i,j->ij", a[0], b[0]), np.outer(a[0], b[0]), **tol)
     finally:
         _core.set_threads(old)
+    with pytest.raises(ValueError):
+        _core.set_threads(0)
 
 
 def test_relabel_view_shares_memory_and_checks_shapes():
