@@ -13,7 +13,7 @@ openmp = ["/openmp"] if sys.platform == "win32" else ["-fopenmp"]
 # csrc/_core.pxd; ext_package puts the built module inside the package.
 extension = Extension(
     "_core",
-    sources=["csrc/_core.pyx"],
+    sources=["csrc/_core.pyx"],  # includes csrc/sop.pxi and csrc/blas.pxi
     include_dirs=[numpy.get_include(), "csrc"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=["-O3", *openmp] if sys.platform != "win32" else openmp,
