@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from .errors import TensorcalcError
 from .expr import Add, Const, Einsum, Expr, Var
-from .notation import _number, matrix_chain
+from .notation import _number, matrix_chain, sign_magnitude
 from .printing import _index_text, walk
 
 __all__ = ["generate"]
@@ -129,9 +129,17 @@ class _Writer:
     def node_Add(self, node: Add, args: list[str]) -> str:
         text = ""
         for k, (a, c) in enumerate(zip(args, node.coeffs)):
-            term = a if abs(c) == 1 else f"{_number(abs(c))} * {a}"
-            text += ("-" if c < 0 else "") + term if k == 0 else (" - " if c < 0 else " + ") + term
+            negative, magnitude = sign_magnitude(c)
+            term = a if magnitude == 1 else f"{_number(magnitude)} * {a}"
+            if k == 0:
+                text += ("-" if negative else "") + term
+            else:
+                text += (" - " if negative else " + ") + term
         return self.emit(text)
+
+    def node_PowArray(self, node: Any, args: list[str]) -> str:
+        p = node.exponent
+        return self.emit(f"np.power({args[0]}, np.array({p.tolist()!r}, dtype=np.{p.dtype.name}))")
 
     def node_Func(self, node: Any, args: list[str]) -> str:
         x = args[0]

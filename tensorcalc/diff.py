@@ -31,9 +31,9 @@ import numpy as np
 from .contract import einsum as tc_einsum
 from .errors import TensorcalcError
 from .expr import LETTERS, Add, Const, Einsum, Expr, Var, WithDims, as_expr, einsum, scale, topological
-from .functions import (Func, IndexAdjoint, Index, LogSumExp, MatFunc, Stack, cos, expand, exp,
-                        heaviside, power, sigmoid, sign, sin)
-from .simplify import simplify, zeros
+from .functions import (Func, IndexAdjoint, Index, LogSumExp, MatFunc, PowArray, Stack, cos,
+                        expand, exp, heaviside, power, sigmoid, sign, sin)
+from .simplify import bind_dims, simplify_only, zeros
 from .subscripts import parse
 
 Rule = Callable[[Expr, Expr], Sequence["Expr | None"]]
@@ -132,6 +132,12 @@ def _(node: Func, g: Expr):
     return [None if d is None else hadamard(g, d)]
 
 
+@defvjp(PowArray)
+def _(node: PowArray, g: Expr):
+    x = node.children[0]
+    return [hadamard(g, Const(node.exponent) * PowArray(x, node.exponent - 1.0))]
+
+
 @defvjp(MatFunc)
 def _(node: MatFunc, g: Expr):
     x = node.children[0]
@@ -220,33 +226,6 @@ def backprop(y: Expr, wrt: Var, seed: Expr) -> Expr:
     return parts[0] if len(parts) == 1 else Add(parts)
 
 
-def named_dims(e: Expr) -> set[str]:
-    """Every dimension name the evaluation of ``e`` needs."""
-    names: set[str] = set()
-    for node in topological([e]):
-        names.update(d for d in node.shape if isinstance(d, str))
-        if isinstance(node, Einsum):
-            names.update(d for d in node.sizes.values() if isinstance(d, str))
-            names.update(d for d, _ in node.factor_dims)
-        names.update(d for d in getattr(node, "full_shape", ()) if isinstance(d, str))
-    return names
-
-
-def _bind_dims(result: Expr, sources: Sequence[Expr]) -> Expr:
-    """Attach variables of ``sources`` for named dims no variable of ``result`` binds."""
-    order = topological([result])
-    bound = {d for n in order if isinstance(n, Var) for d in n.shape if isinstance(d, str)}
-    missing = named_dims(result) - bound
-    if not missing:
-        return result
-    extra = []
-    for node in topological(list(sources)):
-        if isinstance(node, Var) and missing & set(node.shape):
-            extra.append(node)
-            missing -= set(node.shape)
-    return WithDims(result, extra) if extra else result
-
-
 def _symmetrize(e: Expr, var_: Var) -> Expr:
     """Average over the two (trailing) axes of a symmetric variable."""
     if not var_.symmetric:
@@ -274,7 +253,7 @@ def grad(f: Expr, wrt: Any) -> Expr:
     if f.ndim != 0:
         raise TensorcalcError(f"grad needs a scalar expression, got shape {f.shape}; use jacobian")
     x = _find_var(f, wrt, topological([f]))
-    return _bind_dims(simplify(_symmetrize(backprop(f, x, Const(1.0)), x)), [f, x])
+    return bind_dims(simplify_only(_symmetrize(backprop(f, x, Const(1.0)), x)), [f, x])
 
 
 def jacobian(y: Expr, wrt: Any, layout: str = "numerator") -> Expr:
@@ -296,7 +275,7 @@ def jacobian(y: Expr, wrt: Any, layout: str = "numerator") -> Expr:
     if layout == "denominator":
         ly, lx = LETTERS[: y.ndim], LETTERS[y.ndim: y.ndim + x.ndim]
         jac = einsum(f"{ly}{lx}->{lx}{ly}", jac)
-    return _bind_dims(simplify(jac), [y, x])
+    return bind_dims(simplify_only(jac), [y, x])
 
 
 def hessian(f: Expr, wrt: Any) -> Expr:
@@ -349,6 +328,8 @@ def grad_subscripts(subscripts: str, wrt: int) -> str:
     'ik,jk->ij'
     >>> grad_subscripts("ii->", 0)
     '->ii'
+    >>> grad_subscripts("i->ij", 0)  # an extended forward spec: its gradient sums j away
+    'ij->i'
     """
     if not isinstance(subscripts, str):
         raise TypeError(f"subscripts must be a str, got {type(subscripts).__name__}")

@@ -73,6 +73,24 @@ def broadcast_shapes(*shapes: Sequence[Any]) -> tuple:
     return tuple(out)
 
 
+def unify_shapes(shapes: Sequence[Sequence[Any]]) -> tuple | None:
+    """The common shape of same-rank shapes whose dims are equal or a name against an int
+    (the int wins, as in :func:`broadcast_shapes`, but no size-1 stretching); None otherwise."""
+    first = tuple(shapes[0])
+    out = list(first)
+    for shape in shapes[1:]:
+        if len(shape) != len(first):
+            return None
+        for ax, d in enumerate(shape):
+            if d == out[ax]:
+                continue
+            if isinstance(d, str) == isinstance(out[ax], str):
+                return None
+            if isinstance(d, int):
+                out[ax] = d
+    return tuple(out)
+
+
 def pinned_names(subscripts: Any, shapes: Sequence[Sequence[Any]],
                  sizes: Mapping[str, Any] | None) -> dict[str, int]:
     """Named dims that share a label with an int size other than 1: name -> that int.

@@ -18,7 +18,7 @@ import numpy as np
 
 from .contract import contract_expression
 from .errors import TensorcalcError
-from .expr import Einsum, Expr, Var, as_expr, resolve_dim
+from .expr import Add, Einsum, Expr, Var, as_expr, resolve_dim
 
 
 def _order(roots: Sequence[Expr]) -> list[Expr]:
@@ -61,22 +61,38 @@ def bind(variables: Sequence[Var], arrays: Mapping[str, Any]) -> tuple[dict[int,
     return values, sizes
 
 
-def check_operands(node: Einsum, shapes: Sequence[tuple[int, ...]], sizes: Mapping[str, int]) -> None:
-    """Raise if an operand's actual shape breaks a size the einsum was built with.
+def check_operands(node: Expr, shapes: Sequence[tuple[int, ...]], sizes: Mapping[str, int]) -> None:
+    """Raise if an operand's actual shape breaks a size an einsum or a sum was built with.
 
     Broadcasting a named dim against an int (``x + c`` with ``x: (n,)``, ``c: (3,)``)
-    promises ``n == 3``; this is where that promise is checked.
+    promises ``n == 3``; this is where that promise is checked.  Only axes whose declared
+    dim differs from the one the node needs can break it; they are found once per node.
     """
-    for k, (labels, shape, child) in enumerate(zip(node.inputs, shapes, node.children)):
-        for axis, (lab, n) in enumerate(zip(labels, shape)):
-            want = resolve_dim(node.sizes[lab], sizes)
-            if n != want:
-                declared = child.shape[axis]
-                what = f"dimension {declared!r} has size {n}" if isinstance(declared, str) else (
-                    f"axis {axis} of operand {k} has size {n}")
-                raise TensorcalcError(
-                    f"{what} but the expression needs {want} there (it was broadcast or "
-                    f"contracted against an axis of size {want}; einsum {node.spec!r})")
+    pins = node._pins
+    if pins is None:
+        pins = node._pins = _pinned_axes(node)
+    for k, axis, dim in pins:
+        n, want = shapes[k][axis], resolve_dim(dim, sizes)
+        if n != want:
+            declared = node.children[k].shape[axis]
+            what = f"dimension {declared!r} has size {n}" if isinstance(declared, str) else (
+                f"axis {axis} of operand {k} has size {n}")
+            where = f"einsum {node.spec!r}" if isinstance(node, Einsum) else "a sum"
+            raise TensorcalcError(
+                f"{what} but the expression needs {want} there (it was broadcast or "
+                f"contracted against an axis of size {want}; {where})")
+
+
+def _pinned_axes(node: Expr) -> tuple[tuple[int, int, Any], ...]:
+    """``(operand, axis, needed dim)`` wherever an operand declares another dim than needed."""
+    if isinstance(node, Einsum):
+        wanted = [[node.sizes[lab] for lab in labels] for labels in node.inputs]
+    elif isinstance(node, Add):
+        wanted = [node.shape] * len(node.children)
+    else:
+        return ()
+    return tuple((k, axis, dim) for k, (dims, child) in enumerate(zip(wanted, node.children))
+                 for axis, (dim, declared) in enumerate(zip(dims, child.shape)) if dim != declared)
 
 
 def evaluate(expr: Any, arrays: Mapping[str, Any] | None = None, /, **named: Any) -> Any:
@@ -97,8 +113,7 @@ def evaluate(expr: Any, arrays: Mapping[str, Any] | None = None, /, **named: Any
     for node in order:
         if node.uid not in values:
             args = [values[c.uid] for c in node.children]
-            if isinstance(node, Einsum):
-                check_operands(node, [a.shape for a in args], sizes)
+            check_operands(node, [a.shape for a in args], sizes)
             value = node.eval_node(*args, sizes=sizes)
             # numpy turns 0-d results into scalars; keep arrays throughout
             values[node.uid] = value if type(value) is np.ndarray else np.asarray(value)
@@ -159,8 +174,7 @@ class Compiled:
                 steps.append((k, node.name, args))
                 continue
             child_shapes = [shapes[c.uid] for c in node.children]
-            if isinstance(node, Einsum):
-                check_operands(node, child_shapes, sizes)
+            check_operands(node, child_shapes, sizes)
             fn = _step(node, child_shapes, sizes)
             steps.append((k, fn, args))
             shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)

@@ -190,7 +190,7 @@ def _term_spec(term: Term, out_labels: list[str], names: list[str]) -> tuple[str
     ins = ["".join(f.labels) for f in term.factors]
     ops = [f.name for f in term.factors]
     note = ""
-    if abs(term.coeff) != 1 or term.coeff < 0:
+    if term.coeff != 1:
         note += f"  times {_num(term.coeff)}"
     if term.size_factors:
         note += "  times " + " ".join(f"n_{d}" for d in term.size_factors)

@@ -11,8 +11,9 @@ Protocol (other modules build on it: ``functions``, ``diff``, ``simplify``, ``ev
     int when the expression is evaluated;
   - ``dtype`` -- a numpy dtype when known, else ``None``;
   - ``params()`` -- a hashable tuple of the node's non-child attributes; together with the
-    class and the children it forms the structural key.  Identical structure gets the same
-    ``uid`` (hash-consing), which is what CSE and collection of like terms use;
+    class and the children it forms the structural key.  Live nodes of identical structure
+    share one ``uid`` (hash-consing, ``tensorcalc.uids``), which is what CSE and collection
+    of like terms use; uids are never reused, and a dead structure's entry is swept;
   - ``eval_node(self, *child_values, sizes)`` -- compute the node from its evaluated
     children; ``sizes`` maps each named dimension to its int.
 
@@ -28,7 +29,8 @@ Protocol (other modules build on it: ``functions``, ``diff``, ``simplify``, ``ev
     label no input carries (broadcast): the *extended* einsum of ``tensorcalc.einsum``.
     Sum, trace, diag, transpose, broadcasting and elementwise products are all einsums;
   - :class:`Add` ``(terms, coeffs)`` -- ``sum(c * t)`` over terms of one shape (broadcasting
-    of ``+`` is lowered to einsum broadcasts first).
+    of ``+`` is lowered to einsum broadcasts first; a term may give a named dim where another
+    gives its int size, and the evaluator checks the binding).
 
   ``tensorcalc.functions`` adds :class:`Func` (elementwise), :class:`MatFunc` (inv, det,
   logdet), ``LogSumExp``, ``Index``, ``IndexAdjoint`` and ``Stack``.
@@ -49,76 +51,57 @@ array([1., 2.])
 
 from __future__ import annotations
 
-import functools
-import itertools
 import numbers
 import threading
-import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .dims import broadcast_shapes, check_dim, fake_sizes, pinned_names, resolve_dim
+from .dims import (broadcast_shapes, check_dim, fake_sizes, pinned_names, resolve_dim,
+                   unify_shapes)
 from .errors import TensorcalcError
+from .uids import _UIDS, intern
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-class _Uid:
-    """The uid shared by the live nodes of one structure; each such node holds it."""
-
-    __slots__ = ("value", "__weakref__")
-
-    def __init__(self, value: int) -> None:
-        self.value = value
+_REPR = threading.local()
+_REPR_DEPTH = 60
 
 
-# Hash-consing table: structural key -> weak reference to the shared :class:`_Uid`.  While any
-# node of a structure is alive it holds the token, so every live node of that structure gets the
-# same uid; once the last one dies the entry is removed (the table does not grow for the life of
-# the process).  Uids come from a counter and are never reused, so a dict keyed by the uid of a
-# dead node cannot be confused with a new node.  The re-entrant lock makes lookup-or-insert
-# atomic across threads; re-entrant because a removal callback may run (cyclic GC) while this
-# thread holds it.
-_UIDS: dict[tuple, "weakref.ref[_Uid]"] = {}
-_COUNTER = itertools.count()
-_LOCK = threading.RLock()
-
-
-def _intern(key: tuple) -> _Uid:
-    """The uid token of structure ``key``: the live one, or a new one."""
-    ref = _UIDS.get(key)
-    token = ref() if ref is not None else None
-    if token is not None:
-        return token
-    with _LOCK:
-        ref = _UIDS.get(key)
-        token = ref() if ref is not None else None
-        if token is None:
-            token = _Uid(next(_COUNTER))
-            _UIDS[key] = weakref.ref(token, functools.partial(_forget, key))
-    return token
-
-
-def _forget(key: tuple, ref: "weakref.ref[_Uid]") -> None:
-    with _LOCK:
-        if _UIDS.get(key) is ref:  # not replaced by a newer token meanwhile
-            del _UIDS[key]
+def nested_repr(node: "Expr") -> str:
+    """``repr`` of a child node; ``...`` past a depth limit, so a deep chain cannot overflow
+    the stack when printed in a traceback or a debugger."""
+    depth = getattr(_REPR, "depth", 0)
+    if depth >= _REPR_DEPTH:
+        return "..."
+    _REPR.depth = depth + 1
+    try:
+        return repr(node)
+    finally:
+        _REPR.depth = depth
 
 
 class Expr:
     """Base class of every expression node (see the module docstring for the protocol)."""
 
     __array_ufunc__ = None  # so ``ndarray * expr`` defers to Expr.__rmul__ (not elementwise)
-    __slots__ = ("children", "shape", "dtype", "uid", "_uid_token", "__weakref__")
+    # ``_pins``: operand axes whose declared dim is a name where the node needs an int (or
+    # the like), computed by the evaluator on first use (``evaluation.check_operands``).
+    __slots__ = ("children", "shape", "dtype", "uid", "_uid_token", "_pins", "__weakref__")
 
     def __init__(self, children: Sequence["Expr"], shape: Sequence[Any], dtype: Any = None) -> None:
         self.children = tuple(children)
         self.shape = tuple(check_dim(d) for d in shape)
         self.dtype = None if dtype is None else np.dtype(dtype)
-        key = (type(self).__name__, self.params(), tuple(c.uid for c in self.children))
-        self._uid_token = _intern(key)  # held, so the table keeps the entry while we live
-        self.uid = self._uid_token.value
+        key = (type(self), self.params(), tuple(c.uid for c in self.children))
+        ref = _UIDS.get(key)  # the hit path of intern(), inlined: it runs for every node
+        token = ref() if ref is not None else None
+        if token is None:
+            token = intern(key)
+        self._uid_token = token  # held, so the table keeps the entry while we live
+        self.uid = token.value
+        self._pins = None
 
     # -- protocol ---------------------------------------------------------------------
     def params(self) -> tuple:
@@ -219,7 +202,7 @@ class Expr:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        inner = ", ".join(repr(c) for c in self.children)
+        inner = ", ".join(nested_repr(c) for c in self.children)
         extra = ", ".join(str(p) for p in self.params())
         return f"{type(self).__name__}({', '.join(s for s in (extra, inner) if s)})"
 
@@ -336,7 +319,7 @@ class Einsum(Expr):
         return out * factor if factor != 1.0 else out
 
     def __repr__(self) -> str:
-        ops = ", ".join(repr(c) for c in self.children)
+        ops = ", ".join(nested_repr(c) for c in self.children)
         s = "" if self.scale == 1.0 else f"{self.scale!r} * "
         return f"{s}Einsum({self.spec!r}, {ops})"
 
@@ -350,10 +333,11 @@ class Add(Expr):
         terms = tuple(terms)
         if not terms:
             raise ValueError("Add needs a term")
-        shape = terms[0].shape
-        for t in terms[1:]:
-            if t.shape != shape:
-                raise TensorcalcError(f"cannot add shapes {shape} and {t.shape}")
+        # Terms may differ where one has a named dim and another its int size (a name
+        # broadcast against an int, the int wins); evaluation checks the name's binding.
+        shape = unify_shapes([t.shape for t in terms])
+        if shape is None:
+            raise TensorcalcError(f"cannot add shapes {[t.shape for t in terms]}")
         self.coeffs = tuple(as_coeff(c) for c in ((1.0,) * len(terms) if coeffs is None else coeffs))
         super().__init__(terms, shape, _result_dtype(terms))
 
@@ -368,7 +352,8 @@ class Add(Expr):
         return out
 
     def __repr__(self) -> str:
-        parts = [f"{c!r}*{t!r}" if c != 1.0 else repr(t) for c, t in zip(self.coeffs, self.children)]
+        parts = [f"{c!r}*{nested_repr(t)}" if c != 1.0 else nested_repr(t)
+                 for c, t in zip(self.coeffs, self.children)]
         return "Add(" + ", ".join(parts) + ")"
 
 
@@ -389,7 +374,7 @@ class WithDims(Expr):
         return value
 
     def __repr__(self) -> str:
-        return repr(self.children[0])
+        return nested_repr(self.children[0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -431,20 +416,16 @@ def einsum(subscripts: str, *operands: Any, sizes: Mapping[str, Any] | None = No
     >>> einsum("ij,jk->ik", var("A", ("m", "n")), var("B", ("n", 2))).shape
     ('m', 2)
     """
-    from .subscripts import parse
-
     ops = [as_expr(op) for op in operands]
-    pins = pinned_names(subscripts, [op.shape for op in ops], sizes)
-    fake, back = fake_sizes([op.shape for op in ops], sizes, pins)
-    shapes = [tuple(fake[d] for d in op.shape) for op in ops]
-    user_sizes = {k: fake[v] for k, v in (sizes or {}).items()}
     try:
-        spec = parse(subscripts, shapes, user_sizes or None)
+        spec, back = _parse_symbolic(subscripts, ops, sizes, {})
     except TensorcalcError as err:
-        named = {d: n for d, n in fake.items() if isinstance(d, str)}
-        note = f" (named dimensions stood in by sizes {named})" if named else ""
-        raise TensorcalcError(
-            f"{err}\n  symbolic operand shapes: {[op.shape for op in ops]}{note}") from None
+        # A label may join a named dim with an int (numpy-style: the int wins); only then
+        # is the extra pass over the labels worth it.
+        pins = pinned_names(subscripts, [op.shape for op in ops], sizes)
+        if not pins:
+            raise err from None
+        spec, back = _parse_symbolic(subscripts, ops, sizes, pins)
     all_labels = "".join(dict.fromkeys("".join(spec.inputs) + spec.output))
     if len(all_labels) > len(LETTERS):
         raise TensorcalcError(f"einsum {subscripts!r} uses more than {len(LETTERS)} labels")
@@ -454,6 +435,23 @@ def einsum(subscripts: str, *operands: Any, sizes: Mapping[str, Any] | None = No
     out = "".join(rename[lab] for lab in spec.output)
     lab_sizes = {rename[lab]: back[dim] for lab, dim in spec.sizes.items() if lab in rename}
     return Einsum(inputs, out, ops, lab_sizes)
+
+
+def _parse_symbolic(subscripts: str, ops: Sequence[Expr], sizes: Mapping[str, Any] | None,
+                    pins: Mapping[str, int]) -> tuple[Any, dict[int, Any]]:
+    """Parse with stand-in ints for named dims; the spec and the way back to dimensions."""
+    from .subscripts import parse
+
+    fake, back = fake_sizes([op.shape for op in ops], sizes, pins)
+    shapes = [tuple(fake[d] for d in op.shape) for op in ops]
+    user_sizes = {k: fake[v] for k, v in (sizes or {}).items()}
+    try:
+        return parse(subscripts, shapes, user_sizes or None), back
+    except TensorcalcError as err:
+        named = {d: n for d, n in fake.items() if isinstance(d, str)}
+        note = f" (named dimensions stood in by sizes {named})" if named else ""
+        raise TensorcalcError(
+            f"{err}\n  symbolic operand shapes: {[op.shape for op in ops]}{note}") from None
 
 
 def _squeeze(op: Expr, axes: Sequence[int]) -> Expr:
@@ -545,6 +543,8 @@ def matmul(a: Any, b: Any) -> Expr:
 
 def as_coeff(c: Any) -> float | complex:
     """A scale or coefficient: a float, or a complex when its imaginary part is not zero."""
+    if type(c) is float:  # the common case, first
+        return c
     z = complex(c)
     return z if z.imag else z.real
 

@@ -21,7 +21,7 @@ from scipy import special
 
 from .errors import TensorcalcError
 from .expr import (LETTERS, Const, Einsum, Expr, as_expr, broadcast_shapes, broadcast_to,
-                   einsum, resolve_dim, scale)
+                   einsum, nested_repr, resolve_dim, scale)
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -77,7 +77,30 @@ class Func(Expr):
 
     def __repr__(self) -> str:
         extra = "" if self.param is None else f", {self.param!r}"
-        return f"{self.name}({self.children[0]!r}{extra})"
+        return f"{self.name}({nested_repr(self.children[0])}{extra})"
+
+
+class PowArray(Expr):
+    """``x ** exponent`` for a constant exponent array, numpy's ``power`` (a negative base with
+    an integer exponent is fine, unlike ``exp(p log x)``); ``exponent`` broadcasts to ``x``."""
+
+    __slots__ = ("exponent", "_key")
+
+    def __init__(self, x: Expr, exponent: np.ndarray) -> None:
+        self.exponent = exponent
+        # by value when small (readable when printed), by identity when large, as constants
+        values = tuple(exponent.ravel().tolist()) if exponent.size <= 64 else ("id", id(exponent))
+        self._key = (exponent.shape, exponent.dtype.str, values)
+        super().__init__((x,), x.shape, x.dtype)
+
+    def params(self) -> tuple:
+        return self._key
+
+    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+        return np.power(x, self.exponent)
+
+    def __repr__(self) -> str:
+        return f"pow({nested_repr(self.children[0])}, <exponent {self.exponent.shape}>)"
 
 
 class MatFunc(Expr):
@@ -233,12 +256,17 @@ def pow(x: Any, p: Any) -> Any:
 
 def power(x: Expr, p: Any) -> Expr:
     """``x ** p`` for an expression ``x`` (the ``**`` operator)."""
-    if isinstance(p, Expr) or np.ndim(p) > 0:
+    if not isinstance(p, Expr) and np.ndim(p) > 0:
+        exponent = _as_array(p)
+        if isinstance(x, Const):
+            return Const(np.power(x.value, exponent))
+        return PowArray(broadcast_to(x, broadcast_shapes(x.shape, exponent.shape)), exponent)
+    if isinstance(p, Expr) or np.iscomplexobj(p) and complex(p).imag:
         p = as_expr(p)
         if isinstance(x, Const) and x.ndim == 0:
-            return exp(scale(p, float(np.log(x.value))))
+            return exp(scale(p, np.log(x.value).item()))
         return exp(p * log(x))
-    p = float(p)
+    p = float(np.real(p))
     if p == 1.0:
         return x
     if p == 0.0:
@@ -458,7 +486,8 @@ def _indexed_shape(shape: tuple, index: tuple) -> tuple:
 def _show_index(index: tuple) -> str:
     def one(it: Any) -> str:
         if isinstance(it, slice):
-            return ":".join("" if v is None else str(v) for v in (it.start, it.stop, it.step)).rstrip(":") or ":"
+            parts = ("" if v is None else str(v) for v in (it.start, it.stop, it.step))
+            return ":".join(parts).rstrip(":") or ":"
         return "None" if it is None else str(it)
 
     return "[" + ", ".join(one(it) for it in index) + "]"

@@ -23,6 +23,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, Sequence
 
+import numpy as np
+
 from .expr import Add, Const, Einsum, Expr, Var
 
 __all__ = ["matrix_chain", "matrix_text", "index_text"]
@@ -49,6 +51,20 @@ def _leading_minus(node: Expr, text: str) -> bool:
     if isinstance(node, Einsum):
         return node.scale < 0
     return isinstance(node, Const) and node.value.ndim == 0
+
+
+def sign_magnitude(value: Any) -> tuple[bool, Any]:
+    """``(negative, magnitude)`` of a coefficient; a complex one keeps its phase whole.
+
+    >>> sign_magnitude(-2.0), sign_magnitude(2j)
+    ((True, 2.0), (False, 2j))
+    """
+    if isinstance(value, complex) or np.iscomplexobj(value):
+        value = complex(value)
+        if value.imag != 0:
+            return False, value
+        value = value.real
+    return value < 0, abs(value)
 
 
 def _number(value: Any) -> str:
@@ -335,6 +351,12 @@ def _latex_name(name: str) -> str:
 
 
 def _latex_number(value: Any) -> str:
+    if isinstance(value, complex):
+        re, im = _latex_number(value.real), _latex_number(abs(value.imag))
+        imag = (im if im != "1" else "") + r"\mathrm{i}"
+        if value.real == 0:
+            return ("-" if value.imag < 0 else "") + imag
+        return rf"\left({re} {'-' if value.imag < 0 else '+'} {imag}\right)"
     text = _number(value)
     return text.replace("e-", r"\cdot 10^{-").replace("e+", r"\cdot 10^{") + ("}" if "e" in text else "")
 
@@ -463,8 +485,9 @@ class _Matrix:
         if coeff == 1 and not num and not den:
             return core, prec
         body = core if prec >= 1 else self.r.paren(core)
-        lead = "-" if coeff < 0 else ""
-        mag = [] if abs(coeff) == 1 else [self.r.frac_coeff(abs(coeff))]
+        negative, magnitude = sign_magnitude(coeff)
+        lead = "-" if negative else ""
+        mag = [] if magnitude == 1 else [self.r.frac_coeff(magnitude)]
         if num or den:
             mag.append(self.r.dims(num, den))
         text = lead + (self.r.scale(" ".join(mag), body) if mag else body)
@@ -482,9 +505,10 @@ class _Matrix:
                 c, text, prec = -c, text[1:], 1
             if prec < 1 and (c != 1 or text.startswith("-")):
                 text = self.r.paren(text)
-            if abs(c) != 1:
-                text = self.r.scale(self.r.frac_coeff(abs(c)), text)
-            sign = "-" if c < 0 else "+"
+            negative, magnitude = sign_magnitude(c)
+            if magnitude != 1:
+                text = self.r.scale(self.r.frac_coeff(magnitude), text)
+            sign = "-" if negative else "+"
             out += (("-" if sign == "-" else "") if k == 0 else f" {sign} ") + text
         return out, 0
 
@@ -603,8 +627,9 @@ class _Index:
         parts = []
         num, den = _factor_dims(node)
         coeff = node.scale
-        if abs(coeff) != 1:
-            parts.append(self.r.frac_coeff(abs(coeff)))
+        negative, magnitude = sign_magnitude(coeff)
+        if magnitude != 1:
+            parts.append(self.r.frac_coeff(magnitude))
         if num or den:
             parts.append(self.r.dims(num, den))
         if explicit:
@@ -615,7 +640,7 @@ class _Index:
                 continue  # a factor 1 next to a delta or a coefficient
             parts.append(self.group(op, [rename[l] for l in ins], 1 if len(node.children) == 1 else 2))
         text = " ".join(parts)
-        if coeff < 0:
+        if negative:
             return "-" + text, 0
         return text, 1 if len(parts) > 1 else 3
 
@@ -627,9 +652,13 @@ class _Index:
                 c, text = -c, text[1:]
             elif prec < 1 and (c != 1 or text.startswith("-")):
                 text = self.r.paren(text)
-            if abs(c) != 1:
-                text = f"{self.r.frac_coeff(abs(c))} {text}"
-            out += ("-" if c < 0 else "") + text if k == 0 else (" - " if c < 0 else " + ") + text
+            negative, magnitude = sign_magnitude(c)
+            if magnitude != 1:
+                text = f"{self.r.frac_coeff(magnitude)} {text}"
+            if k == 0:
+                out += ("-" if negative else "") + text
+            else:
+                out += (" - " if negative else " + ") + text
         return out, 0
 
     def fmt_Func(self, node: Any, labels: list[str]) -> tuple[str, int]:

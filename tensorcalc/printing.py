@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from .expr import Add, Const, Einsum, Expr, Var, topological
 from .notation import (_factor_dims, _is_identity, _number, _scalar_broadcast, index_text,
-                       matrix_chain, matrix_text)
+                       matrix_chain, matrix_text, sign_magnitude)
 
 __all__ = ["to_str", "to_latex", "to_numpy", "matrix_chain", "display_spec", "variables",
            "matrix_text"]
@@ -208,24 +208,29 @@ class _Str:
             core, prec = self.fmt(node)
         # a sum inside a sum needs no parentheses unless something multiplies or negates it
         inner = core if prec >= 1 or (coeff == 1 and not core.startswith("-")) else f"({core})"
-        if abs(coeff) != 1:
-            inner = f"{_number(abs(coeff))} * {inner}"
+        magnitude = sign_magnitude(coeff)[1]
+        if magnitude != 1:
+            inner = f"{_number(magnitude)} * {inner}"
         return coeff, inner
 
     def fmt_Add(self, node: Add) -> tuple[str, int]:
         parts = []
         for k, (child, c) in enumerate(zip(node.children, node.coeffs)):
             coeff, text = self.term(child, c)
+            negative = sign_magnitude(coeff)[0]
             if k == 0:
-                parts.append(("-" if coeff < 0 else "") + text)
+                parts.append(("-" if negative else "") + text)
             else:
-                parts.append((" - " if coeff < 0 else " + ") + text)
+                parts.append((" - " if negative else " + ") + text)
         return "".join(parts), 0
 
     def fmt_Func(self, node: Any) -> tuple[str, int]:
         if node.name == "pow":
             return f"{self.wrap(node.children[0], 3)} ** {_number(node.param)}", 2
         return f"{node.name}({self.text(node.children[0])})", 3
+
+    def fmt_PowArray(self, node: Any) -> tuple[str, int]:
+        return f"{self.wrap(node.children[0], 3)} ** {node.exponent.tolist()!r}", 2
 
     def fmt_MatFunc(self, node: Any) -> tuple[str, int]:
         return f"{node.name}({self.text(node.children[0])})", 3

@@ -45,9 +45,19 @@ def simplify(expr: Expr) -> Expr:
 
 
 def simplify_all(exprs: Sequence[Expr]) -> list[Expr]:
-    """Simplify several expressions with one memo, so shared subtrees are shared in the results."""
+    """Simplify several expressions with one memo, so shared subtrees are shared in the results.
+
+    A variable that simplification removes (``N - N`` is zero) may be the only one binding
+    a named dimension of the result; it stays attached (:func:`bind_dims`), so the result
+    evaluates with the same arrays as the input.
+    """
     memo: dict[int, Expr] = {}
-    return [_simp(e, memo) for e in exprs]
+    return [bind_dims(_simp(e, memo), [e]) for e in exprs]
+
+
+def simplify_only(expr: Expr) -> Expr:
+    """:func:`simplify` without re-attaching dimension bindings (the caller binds them)."""
+    return _simp(expr, {})
 
 
 def _simp(root: Expr, memo: dict[int, Expr]) -> Expr:
@@ -87,6 +97,33 @@ def _simp_node(e: Expr, kids: list[Expr]) -> Expr:
     return _rebind(out, carried) if carried else out
 
 
+def named_dims(e: Expr, order: Sequence[Expr] | None = None) -> set[str]:
+    """Every dimension name the evaluation of ``e`` needs (``order``: its nodes, if known)."""
+    names: set[str] = set()
+    for node in topological([e]) if order is None else order:
+        names.update(d for d in node.shape if isinstance(d, str))
+        if isinstance(node, Einsum):
+            names.update(d for d in node.sizes.values() if isinstance(d, str))
+            names.update(d for d, _ in node.factor_dims)
+        names.update(d for d in getattr(node, "full_shape", ()) if isinstance(d, str))
+    return names
+
+
+def bind_dims(result: Expr, sources: Sequence[Expr]) -> Expr:
+    """Attach variables of ``sources`` for named dims no variable of ``result`` binds."""
+    order = topological([result])
+    bound = {d for n in order if isinstance(n, Var) for d in n.shape if isinstance(d, str)}
+    missing = named_dims(result, order) - bound
+    if not missing:
+        return result
+    extra = []
+    for node in topological(list(sources)):
+        if isinstance(node, Var) and missing & set(node.shape):
+            extra.append(node)
+            missing -= set(node.shape)
+    return WithDims(result, extra) if extra else result
+
+
 def _rebind(out: Expr, variables: list[Expr]) -> Expr:
     """``out`` with the variables it does not already contain attached (for named dims)."""
     present = {n.uid for n in topological([out])}
@@ -99,7 +136,7 @@ def rebuild(e: Expr, kids: Sequence[Expr]) -> Expr:
     new = object.__new__(type(e))
     for cls in type(e).__mro__:
         for slot in getattr(cls, "__slots__", ()):
-            if slot not in ("children", "uid", "_uid_token", "__weakref__", "__dict__") and hasattr(e, slot):
+            if slot not in ("children", "uid", "_uid_token", "_pins", "__weakref__", "__dict__") and hasattr(e, slot):
                 object.__setattr__(new, slot, getattr(e, slot))
     if hasattr(e, "__dict__"):
         new.__dict__.update(e.__dict__)
@@ -424,7 +461,7 @@ def _pull_out(common: list, group: list[tuple[float, Einsum]]) -> Expr | None:
            for uid, labels in common]
     if len(shared_labels | set(interface)) > _max_labels(group):
         return None
-    inner = simplify(Add(inners))
+    inner = _simp(Add(inners), {})
     labels = [lab for _, lab in common] + [interface]
     return _einsum(Einsum(labels, first.output, ops + [inner], first.sizes), ops + [inner])
 

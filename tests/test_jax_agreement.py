@@ -154,7 +154,8 @@ def jax_einsum_vjp(spec: str, operands: list[np.ndarray], upstream: np.ndarray) 
     def pullback(ops: list[Any], g: Any) -> Any:
         return jax.vjp(lambda *a: jnp.einsum(spec, *a), *ops)[1](g)
 
-    return [np.asarray(r) for r in jax.jit(pullback)([jnp.asarray(o) for o in operands], jnp.asarray(upstream))]
+    result = jax.jit(pullback)([jnp.asarray(o) for o in operands], jnp.asarray(upstream))
+    return [np.asarray(r) for r in result]
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -175,7 +176,7 @@ def test_einsum_vjp_agrees_with_jax(seed: int) -> None:
     ("ijj,i->", [(3, 2, 2), (3,)]),
     ("...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 2)]),
     ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
-    ("pa,aqb,brc,cs,pA,AqB,BrC,Cs->", [(2, 3), (3, 2, 3), (3, 2, 3), (3, 2), (2, 3), (3, 2, 3), (3, 2, 3), (3, 2)]),
+    ("pa,aqb,brc,cs,pA,AqB,BrC,Cs->", [(2, 3), (3, 2, 3), (3, 2, 3), (3, 2)] * 2),
 ])
 def test_einsum_vjp_named_specs_agree_with_jax(spec: str, shapes: list[tuple[int, ...]]) -> None:
     gen = np.random.default_rng(len(spec))

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+import tensorcalc as tc
 from tensorcalc import functions as F
 from tensorcalc.diff import grad, grad_subscripts, hessian, jacobian
 from tensorcalc.errors import TensorcalcError
@@ -402,3 +403,24 @@ def test_every_explained_gradient_matches_grad_subscripts(subscripts):
     for k in range(n):
         text = explain_grad_subscripts(subscripts, k)
         assert re.search(r'einsum: "([^"]*)"', text).group(1) == grad_subscripts(subscripts, k)
+
+
+def test_complex_coefficients_print_in_every_form() -> None:
+    x, y = tc.var("x", (2,)), tc.var("y", (2,))
+    assert str(x + 1j * y) == "x + 1j * y"
+    assert tc.to_latex(x + 1j * y) == r"x_{i} + \mathrm{i} y_{i}"
+    assert tc.to_latex(x - (2 + 3j) * y) == r"x_{i} - \left(2 + 3\mathrm{i}\right) y_{i}"
+    assert tc.to_latex(x + 1j * y, notation="matrix") == r"x + \mathrm{i} y"
+    namespace: dict = {}
+    exec(tc.to_numpy(x - (2 + 3j) * y), namespace)
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_allclose(namespace["f"](x=a, y=b), a - (2 + 3j) * b)
+
+
+def test_array_exponent_prints_and_generates_code() -> None:
+    x = tc.var("x", (2,))
+    e = x ** np.array([2.0, 3.0])
+    assert str(e) == "x ** [2.0, 3.0]"
+    namespace: dict = {}
+    exec(tc.to_numpy(e), namespace)
+    np.testing.assert_allclose(namespace["f"](x=np.array([-2.0, -2.0])), [4.0, -8.0])

@@ -13,6 +13,9 @@ import tensorcalc as tc
 from _numeric import assert_array, numeric_grad, numeric_jacobian
 
 
+EXACT = dict(rtol=1e-12, atol=1e-12)  # closed forms that differ from the result by rounding only
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -132,7 +135,7 @@ def test_same_array_twice_total_gradient() -> None:
     g0, g1 = tc.einsum_vjp("ilk,jlk->", x, x, grad=np.array(1.0))
     total = g0 + g1
     closed_form = np.broadcast_to(2.0 * x.sum(axis=0), x.shape)
-    assert_array(total, closed_form, rtol=1e-12, atol=1e-12)
+    assert_array(total, closed_form, **EXACT)
     reference = numeric_grad(lambda v: np.einsum("ilk,jlk->", v, v), x)
     assert_array(total, reference)
 
@@ -146,9 +149,9 @@ def test_batched_matmul_vjp_sums_broadcast_dims_back() -> None:
     upstream = gen.standard_normal((2, 5, 3, 2))
     ga, gb = tc.einsum_vjp(spec, a, b, grad=upstream)
     assert_array(ga, np.einsum("...ik,...jk->...ij", upstream, b).sum(axis=1, keepdims=True),
-                 shape=(2, 1, 3, 4), rtol=1e-12, atol=1e-12)
+                 shape=(2, 1, 3, 4), **EXACT)
     assert_array(gb, np.einsum("...ik,...ij->...jk", upstream, a).sum(axis=0),
-                 shape=(5, 4, 2), rtol=1e-12, atol=1e-12)
+                 shape=(5, 4, 2), **EXACT)
     assert_array(ga, numeric_grad(loss_of_operand(spec, [a, b], upstream, 0), a))
     assert_array(gb, numeric_grad(loss_of_operand(spec, [a, b], upstream, 1), b))
 
@@ -206,9 +209,9 @@ def test_affine_layer_gradients(spelling: str) -> None:
     values = {"X": gen.standard_normal((n, d)), "W": gen.standard_normal((d, m)),
               "b": gen.standard_normal(m), "G": gen.standard_normal((n, m))}
     grad = tc.grad
-    assert_array(grad(L, W).evaluate(**values), values["X"].T @ values["G"], rtol=1e-12, atol=1e-12)
-    assert_array(grad(L, X).evaluate(**values), values["G"] @ values["W"].T, rtol=1e-12, atol=1e-12)
-    assert_array(grad(L, b).evaluate(**values), values["G"].sum(axis=0), shape=(m,), rtol=1e-12, atol=1e-12)
+    assert_array(grad(L, W).evaluate(**values), values["X"].T @ values["G"], **EXACT)
+    assert_array(grad(L, X).evaluate(**values), values["G"] @ values["W"].T, **EXACT)
+    assert_array(grad(L, b).evaluate(**values), values["G"].sum(axis=0), shape=(m,), **EXACT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,8 +225,8 @@ def test_norm_of_Ax_gradient_and_hessian() -> None:
     gen = rng(7)
     values = {"A": gen.standard_normal((4, 3)), "x": gen.standard_normal(3)}
     AtA = values["A"].T @ values["A"]
-    assert_array(tc.grad(f, x).evaluate(**values), 2 * AtA @ values["x"], rtol=1e-12, atol=1e-12)
-    assert_array(tc.hessian(f, x).evaluate(**values), 2 * AtA, shape=(3, 3), rtol=1e-12, atol=1e-12)
+    assert_array(tc.grad(f, x).evaluate(**values), 2 * AtA @ values["x"], **EXACT)
+    assert_array(tc.hessian(f, x).evaluate(**values), 2 * AtA, shape=(3, 3), **EXACT)
 
 
 def _sigmoid_layer(m: int = 3, n: int = 4):
@@ -241,15 +244,15 @@ def test_sigmoid_layer_jacobian_wrt_W() -> None:
     (W, x, b, h), values, dsig = _sigmoid_layer()
     m, n = values["W"].shape
     expected = np.einsum("i,ij,k->ijk", dsig, np.eye(m), values["x"])
-    assert_array(tc.jacobian(h, W).evaluate(**values), expected, shape=(m, m, n), rtol=1e-12, atol=1e-12)
+    assert_array(tc.jacobian(h, W).evaluate(**values), expected, shape=(m, m, n), **EXACT)
 
 
 def test_sigmoid_layer_jacobian_wrt_x_and_b() -> None:
     (W, x, b, h), values, dsig = _sigmoid_layer()
     m, n = values["W"].shape
     jacobian = tc.jacobian
-    assert_array(jacobian(h, x).evaluate(**values), np.diag(dsig) @ values["W"], shape=(m, n), rtol=1e-12, atol=1e-12)
-    assert_array(jacobian(h, b).evaluate(**values), np.diag(dsig), shape=(m, m), rtol=1e-12, atol=1e-12)
+    assert_array(jacobian(h, x).evaluate(**values), np.diag(dsig) @ values["W"], shape=(m, n), **EXACT)
+    assert_array(jacobian(h, b).evaluate(**values), np.diag(dsig), shape=(m, m), **EXACT)
 
 
 @pytest.mark.parametrize("spelling", ["trace", "einsum"])
@@ -257,7 +260,7 @@ def test_trace_gradient_is_identity(spelling: str) -> None:
     W = tc.var("W", (4, 4))
     L = tc.trace(W) if spelling == "trace" else tc.einsum("ii->", W)
     W0 = rng(9).standard_normal((4, 4))
-    assert_array(L.evaluate(W=W0), np.trace(W0), shape=(), rtol=1e-12, atol=1e-12)
+    assert_array(L.evaluate(W=W0), np.trace(W0), shape=(), **EXACT)
     assert_array(tc.grad(L, W).evaluate(W=W0), np.eye(4), rtol=0, atol=1e-15)
     assert_array(tc.jacobian(L, W).evaluate(W=W0), np.eye(4), rtol=0, atol=1e-15)
 
@@ -266,12 +269,13 @@ def test_matmul_jacobian_and_contracted_gradient() -> None:
     var = tc.var
     A, B, G = var("A", (2, 3)), var("B", (3, 4)), var("G", (2, 4))
     gen = rng(10)
-    values = {"A": gen.standard_normal((2, 3)), "B": gen.standard_normal((3, 4)), "G": gen.standard_normal((2, 4))}
+    values = {"A": gen.standard_normal((2, 3)), "B": gen.standard_normal((3, 4)),
+              "G": gen.standard_normal((2, 4))}
     C = A @ B
     expected = np.einsum("ik,lj->ijkl", np.eye(2), values["B"])
-    assert_array(tc.jacobian(C, A).evaluate(**values), expected, shape=(2, 4, 2, 3), rtol=1e-12, atol=1e-12)
+    assert_array(tc.jacobian(C, A).evaluate(**values), expected, shape=(2, 4, 2, 3), **EXACT)
     contracted = tc.grad(tc.sum(G * C), A).evaluate(**values)
-    assert_array(contracted, values["G"] @ values["B"].T, rtol=1e-12, atol=1e-12)
+    assert_array(contracted, values["G"] @ values["B"].T, **EXACT)
 
 
 def test_outer_product_of_two_maps_jacobian() -> None:
@@ -282,8 +286,8 @@ def test_outer_product_of_two_maps_jacobian() -> None:
     values = {"A": gen.standard_normal((2, 3)), "B": gen.standard_normal((4, 3)), "x": gen.standard_normal(3)}
     a, bm, x0 = values["A"], values["B"], values["x"]
     expected = np.einsum("iu,j->iju", a, bm @ x0) + np.einsum("i,ju->iju", a @ x0, bm)
-    assert_array(Y.evaluate(**values), np.outer(a @ x0, bm @ x0), shape=(2, 4), rtol=1e-12, atol=1e-12)
-    assert_array(tc.jacobian(Y, x).evaluate(**values), expected, shape=(2, 4, 3), rtol=1e-12, atol=1e-12)
+    assert_array(Y.evaluate(**values), np.outer(a @ x0, bm @ x0), shape=(2, 4), **EXACT)
+    assert_array(tc.jacobian(Y, x).evaluate(**values), expected, shape=(2, 4, 3), **EXACT)
 
 
 def test_chain_rule_jacobian_of_composite() -> None:
@@ -301,7 +305,7 @@ def test_chain_rule_jacobian_of_composite() -> None:
     j_outer = jacobian(outer_fn(u), u).evaluate(u=inner_value, **values)
     j_inner = jacobian(inner, x).evaluate(**values)
     j_composite = jacobian(outer_fn(inner), x).evaluate(**values)
-    assert_array(j_composite, j_outer @ j_inner, shape=(2, 3), rtol=1e-12, atol=1e-12)
+    assert_array(j_composite, j_outer @ j_inner, shape=(2, 3), **EXACT)
     reference = numeric_jacobian(
         lambda v: values["A"] @ np.sin(np.tanh(values["W"] @ v)), values["x"])
     assert_array(j_composite, reference)
@@ -327,8 +331,8 @@ def test_jacobian_layouts_scalar_wrt_matrix() -> None:
     M = tc.var("M", (2, 5))
     s = tc.sum(tc.sin(M))
     M0 = rng(14).standard_normal((2, 5))
-    assert_array(tc.jacobian(s, M).evaluate(M=M0), np.cos(M0), shape=(2, 5), rtol=1e-12, atol=1e-12)
-    assert_array(tc.grad(s, M).evaluate(M=M0), np.cos(M0), shape=(2, 5), rtol=1e-12, atol=1e-12)
+    assert_array(tc.jacobian(s, M).evaluate(M=M0), np.cos(M0), shape=(2, 5), **EXACT)
+    assert_array(tc.grad(s, M).evaluate(M=M0), np.cos(M0), shape=(2, 5), **EXACT)
 
 
 def test_jacobian_layouts_with_named_dimensions() -> None:
@@ -340,13 +344,13 @@ def test_jacobian_layouts_with_named_dimensions() -> None:
     values = {"A": gen.standard_normal((4, 3)), "x": gen.standard_normal(3), "b": gen.standard_normal(4)}
     expected = np.einsum("iu,v->iuv", np.eye(4), values["x"])  # dr_i/dA_uv = delta_iu x_v
     jacobian = tc.jacobian
-    assert_array(jacobian(r, A, layout="numerator").evaluate(**values), expected, shape=(4, 4, 3), rtol=1e-12, atol=1e-12)
+    assert_array(jacobian(r, A, layout="numerator").evaluate(**values), expected, shape=(4, 4, 3), **EXACT)
     assert_array(jacobian(r, A, layout="denominator").evaluate(**values),
-                 np.transpose(expected, (1, 2, 0)), shape=(4, 3, 4), rtol=1e-12, atol=1e-12)
+                 np.transpose(expected, (1, 2, 0)), shape=(4, 3, 4), **EXACT)
     f = tc.sum(r ** 2)
     residual = values["A"] @ values["x"] - values["b"]
-    assert_array(tc.grad(f, x).evaluate(**values), 2 * values["A"].T @ residual, shape=(3,), rtol=1e-12, atol=1e-12)
-    assert_array(tc.hessian(f, x).evaluate(**values), 2 * values["A"].T @ values["A"], shape=(3, 3), rtol=1e-12, atol=1e-12)
+    assert_array(tc.grad(f, x).evaluate(**values), 2 * values["A"].T @ residual, shape=(3,), **EXACT)
+    assert_array(tc.hessian(f, x).evaluate(**values), 2 * values["A"].T @ values["A"], shape=(3, 3), **EXACT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,13 +363,15 @@ def test_univariate_logistic_least_squares() -> None:
     z = w * x + b
     y = tc.sigmoid(z)
     total = 0.5 * (y - t) ** 2 + lam * (0.5 * w ** 2)
-    values = {"w": np.array(0.7), "x": np.array(-1.3), "b": np.array(0.2), "t": np.array(1.0), "lam": np.array(0.1)}
+    values = {"w": np.array(0.7), "x": np.array(-1.3), "b": np.array(0.2), "t": np.array(1.0),
+              "lam": np.array(0.1)}
     z0 = 0.7 * -1.3 + 0.2
     y0 = sigmoid(z0)
     dsig = y0 * (1 - y0)
     grad = tc.grad
-    assert_array(total.evaluate(**values), 0.5 * (y0 - 1.0) ** 2 + 0.1 * 0.5 * 0.49, shape=(), rtol=1e-12, atol=1e-14)
-    assert_array(grad(total, w).evaluate(**values), (y0 - 1.0) * dsig * -1.3 + 0.1 * 0.7, shape=(), rtol=1e-12, atol=1e-14)
+    tight = dict(shape=(), rtol=1e-12, atol=1e-14)
+    assert_array(total.evaluate(**values), 0.5 * (y0 - 1.0) ** 2 + 0.1 * 0.5 * 0.49, **tight)
+    assert_array(grad(total, w).evaluate(**values), (y0 - 1.0) * dsig * -1.3 + 0.1 * 0.7, **tight)
     assert_array(grad(total, b).evaluate(**values), (y0 - 1.0) * dsig, shape=(), rtol=1e-12, atol=1e-14)
     assert_array(grad(total, x).evaluate(**values), (y0 - 1.0) * dsig * 0.7, shape=(), rtol=1e-12, atol=1e-14)
 
@@ -402,8 +408,9 @@ def test_inverse_jacobian() -> None:
     X0 = well_conditioned(3, 18)
     Xi = np.linalg.inv(X0)
     expected = -np.einsum("ik,lj->ijkl", Xi, Xi)
-    assert_array(tc.inv(X).evaluate(X=X0), Xi, shape=(3, 3), rtol=1e-12, atol=1e-12)
-    assert_array(tc.jacobian(tc.inv(X), X).evaluate(X=X0), expected, shape=(3, 3, 3, 3), rtol=1e-10, atol=1e-12)
+    assert_array(tc.inv(X).evaluate(X=X0), Xi, shape=(3, 3), **EXACT)
+    jac = tc.jacobian(tc.inv(X), X).evaluate(X=X0)
+    assert_array(jac, expected, shape=(3, 3, 3, 3), rtol=1e-10, atol=1e-12)
     assert_array(expected, numeric_jacobian(np.linalg.inv, X0))
 
 
@@ -420,7 +427,9 @@ def test_inner_product_differential() -> None:
         assert_array(gy, X0, rtol=0, atol=1e-15)
         # d<X, Y> = <dX, Y> + <X, dY>, checked along the direction (dX, dY)
         eps = 1e-6
-        fd = (np.sum((X0 + eps * dX) * (Y0 + eps * dY)) - np.sum((X0 - eps * dX) * (Y0 - eps * dY))) / (2 * eps)
+        plus = np.sum((X0 + eps * dX) * (Y0 + eps * dY))
+        minus = np.sum((X0 - eps * dX) * (Y0 - eps * dY))
+        fd = (plus - minus) / (2 * eps)
         np.testing.assert_allclose(np.sum(gx * dX) + np.sum(gy * dY), fd, rtol=1e-7)
 
 
@@ -435,8 +444,8 @@ def test_product_differential() -> None:
     jy = tc.jacobian(X @ Y, Y).evaluate(**values)
     assert jx.shape == (2, 4, 2, 3) and jy.shape == (2, 4, 3, 4)
     # d(XY) = dX Y + X dY
-    assert_array(np.einsum("ijkl,kl->ij", jx, dX), dX @ Y0, rtol=1e-12, atol=1e-12)
-    assert_array(np.einsum("ijkl,kl->ij", jy, dY), X0 @ dY, rtol=1e-12, atol=1e-12)
+    assert_array(np.einsum("ijkl,kl->ij", jx, dX), dX @ Y0, **EXACT)
+    assert_array(np.einsum("ijkl,kl->ij", jy, dY), X0 @ dY, **EXACT)
 
 
 def test_trace_of_product_gradient() -> None:
@@ -444,10 +453,12 @@ def test_trace_of_product_gradient() -> None:
     var = tc.var
     A, X, B = var("A", (3, 2)), var("X", (2, 4)), var("B", (4, 3))
     gen = rng(21)
-    values = {"A": gen.standard_normal((3, 2)), "X": gen.standard_normal((2, 4)), "B": gen.standard_normal((4, 3))}
+    values = {"A": gen.standard_normal((3, 2)), "X": gen.standard_normal((2, 4)),
+              "B": gen.standard_normal((4, 3))}
     f = tc.trace(A @ X @ B)
-    assert_array(f.evaluate(**values), np.trace(values["A"] @ values["X"] @ values["B"]), shape=(), rtol=1e-12)
-    assert_array(tc.grad(f, X).evaluate(**values), values["A"].T @ values["B"].T, rtol=1e-12, atol=1e-12)
+    expected_value = np.trace(values["A"] @ values["X"] @ values["B"])
+    assert_array(f.evaluate(**values), expected_value, shape=(), rtol=1e-12)
+    assert_array(tc.grad(f, X).evaluate(**values), values["A"].T @ values["B"].T, **EXACT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,8 +487,8 @@ def test_quadratic_form_general_matrix() -> None:
     values = {"x": gen.standard_normal(4), "A": gen.standard_normal((4, 4))}
     A0, x0 = values["A"], values["x"]
     assert_array(f.evaluate(**values), x0 @ A0 @ x0, shape=(), rtol=1e-12)
-    assert_array(tc.grad(f, x).evaluate(**values), (A0 + A0.T) @ x0, rtol=1e-12, atol=1e-12)
-    assert_array(tc.hessian(f, x).evaluate(**values), A0 + A0.T, shape=(4, 4), rtol=1e-12, atol=1e-12)
+    assert_array(tc.grad(f, x).evaluate(**values), (A0 + A0.T) @ x0, **EXACT)
+    assert_array(tc.hessian(f, x).evaluate(**values), A0 + A0.T, shape=(4, 4), **EXACT)
 
 
 def test_quadratic_form_symmetric_matrix() -> None:
@@ -487,8 +498,8 @@ def test_quadratic_form_symmetric_matrix() -> None:
     gen = rng(24)
     M = gen.standard_normal((4, 4))
     values = {"x": gen.standard_normal(4), "S": M + M.T}
-    assert_array(tc.grad(f, x).evaluate(**values), 2 * values["S"] @ values["x"], rtol=1e-12, atol=1e-12)
-    assert_array(tc.hessian(f, x).evaluate(**values), 2 * values["S"], shape=(4, 4), rtol=1e-12, atol=1e-12)
+    assert_array(tc.grad(f, x).evaluate(**values), 2 * values["S"] @ values["x"], **EXACT)
+    assert_array(tc.hessian(f, x).evaluate(**values), 2 * values["S"], shape=(4, 4), **EXACT)
 
 
 @pytest.mark.parametrize("spelling", ["log_exp", "softplus"])
@@ -610,8 +621,8 @@ def test_compiled_value_gradient_hessian_match_evaluate() -> None:
         values = {"A": gen.standard_normal((m, n)), "x": gen.standard_normal(n)}
         fv, gv, Hv = fn(**values)
         s = sigmoid(values["A"] @ values["x"])
-        assert_array(fv, np.sum(np.logaddexp(0.0, values["A"] @ values["x"])) + 0.5 * values["x"] @ values["x"],
-                     shape=(), rtol=1e-12)
+        value = np.sum(np.logaddexp(0.0, values["A"] @ values["x"])) + 0.5 * values["x"] @ values["x"]
+        assert_array(fv, value, shape=(), rtol=1e-12)
         assert_array(gv, values["A"].T @ s + values["x"], shape=(n,), rtol=1e-12, atol=1e-14)
         assert_array(Hv, values["A"].T @ np.diag(s * (1 - s)) @ values["A"] + np.eye(n), shape=(n, n),
                      rtol=1e-12, atol=1e-14)
