@@ -81,3 +81,8 @@ def random_einsum_spec(gen: np.random.Generator, max_operands: int = 3) -> tuple
     output = "".join(gen.permutation(present)[: int(gen.integers(0, len(present) + 1))]) if present else ""
     prefix = "..." if any("..." in t for t in terms) else ""
     return ",".join(terms) + "->" + prefix + output, shapes
+
+
+def grad_reference(fn: Callable[[dict], float], values: dict, wrt: str) -> np.ndarray:
+    """Central-difference gradient of ``fn(values)`` with respect to the entry ``values[wrt]``."""
+    return numeric_grad(lambda p: fn({**values, wrt: p}), values[wrt])
