@@ -61,14 +61,14 @@ def einsum(
            [2., 2., 2.]])
     """
     if sizes is None and args and type(args[0]) is str:
-        # fast path: arrays only, plan already cached
-        key = (args[0], optimize, *[(op.shape, op.dtype) if type(op) is np.ndarray else None
-                                    for op in args[1:]])
+        # fast path: arrays only and the plan already made; the key matches _plan_key's
+        key = (args[0], optimize, None,
+               *[(op.shape, op.dtype) if type(op) is np.ndarray else None for op in args[1:]])
         try:
-            plan = _FAST[key]
-        except (KeyError, TypeError):
-            pass
-        else:
+            plan = _plan.CACHE.get(key)
+        except TypeError:  # an unhashable optimize (a list path): the slow path normalises it
+            plan = None
+        if plan is not None:
             return plan.execute(args[1:], out)
     subscripts, operands = _split_args(args)
     if _is_symbolic(operands):
@@ -86,18 +86,7 @@ def einsum(
 
     key = _plan_key(subscripts, shapes, dtypes, sizes, optimize)
     plan = build() if key is None else _plan.cached_plan(key, build)
-    if sizes is None and isinstance(args[0], str) and all(type(op) is np.ndarray for op in operands):
-        fast = (subscripts, optimize, *[(a.shape, a.dtype) for a in arrays])
-        try:
-            hash(fast)
-        except TypeError:  # unhashable optimize (a list path)
-            pass
-        else:
-            _plan.remember(_FAST, fast, plan)
     return plan.execute(arrays, out)
-
-
-_FAST: dict = {}
 
 
 def _plan_key(subscripts: str, shapes: list, dtypes: list, sizes: Any, optimize: Any) -> tuple | None:
@@ -110,7 +99,7 @@ def _plan_key(subscripts: str, shapes: list, dtypes: list, sizes: Any, optimize:
         size_key = tuple(sorted(sizes.items())) if sizes else None
     except TypeError:  # keys of mixed types: let the parser name the bad one
         return None
-    key = (subscripts, tuple(shapes), tuple(dtypes), size_key, optimize)
+    key = (subscripts, optimize, size_key, *zip(shapes, dtypes))
     try:
         hash(key)
     except TypeError:

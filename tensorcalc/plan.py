@@ -128,17 +128,17 @@ def _finish(result: np.ndarray, out: np.ndarray | None) -> Any:
 # ---------------------------------------------------------------------------------------
 # Plan cache
 
-_CACHE: dict[tuple, Any] = {}
+CACHE: dict[tuple, Any] = {}     # (subscripts, optimize, sizes, (shape, dtype)...) -> plan
 _CACHE_LIMIT = 1024
 _CACHE_LOCK = threading.Lock()
 
 
 def cached_plan(key: tuple, build) -> Any:
     """The plan stored under ``key``, built by ``build()`` on first use (thread-safe)."""
-    plan = _CACHE.get(key)
+    plan = CACHE.get(key)
     if plan is None:
         plan = build()
-        remember(_CACHE, key, plan)
+        remember(CACHE, key, plan)
     return plan
 
 
