@@ -26,7 +26,8 @@ from typing import Any, Sequence
 
 from .errors import TensorcalcError
 from .expr import Add, Const, Einsum, Expr, Var
-from .notation import _number, matrix_chain, sign_magnitude
+from .matrix_notation import matrix_chain
+from .notation import _number, sign_magnitude
 from .printing import _index_text, walk
 
 __all__ = ["generate"]

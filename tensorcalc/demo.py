@@ -19,44 +19,23 @@ tensorcalc demo: tensor calculus in einsum notation
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-
-def api(name: str) -> Any:
-    """A public function, from ``tensorcalc`` or, before it is exported, its module."""
-    import types
-
-    import tensorcalc
-
-    found = getattr(tensorcalc, name, None)
-    # tensorcalc.parse is the submodule until the package exports the function of that name.
-    if found is not None and not isinstance(found, types.ModuleType):
-        return found
-    for module in ("parse", "printing", "notation", "diff", "functions", "expr", "evaluation",
-                   "explain"):
-        try:
-            mod = importlib.import_module(f"tensorcalc.{module}")
-        except ImportError:
-            continue
-        fn = getattr(mod, name, None)
-        # Only a function the module defines (diff imports subscripts.parse, for one).
-        if fn is not None and getattr(fn, "__module__", None) == mod.__name__:
-            return fn
-    raise NotImplementedError(f"tensorcalc.{name} is not available in this build")
+import tensorcalc as tc
+from .matrix_notation import matrix_text
 
 
 def _matrix(expr: Any) -> str:
-    text = api("matrix_text")(expr)
+    text = matrix_text(expr)
     return text if text is not None else "(no matrix form)"
 
 
 def section_gradients() -> None:
     print('\n1. Gradient einsums of "ij,jk->ik" (C = A B; G = ∂L/∂C comes first)')
-    grad_subscripts = api("grad_subscripts")
+    grad_subscripts = tc.grad_subscripts
     rng = np.random.default_rng(0)
     A, B = rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
     G = rng.normal(size=(3, 5))
@@ -65,7 +44,7 @@ def section_gradients() -> None:
 
     for k, others in ((0, [B]), (1, [A])):
         spec = grad_subscripts("ij,jk->ik", k)
-        got = api("einsum")(spec, G, *others)
+        got = tc.einsum(spec, G, *others)
         names = ["G", "B"] if k == 0 else ["G", "A"]
         ok = np.allclose(got, expected[k])
         print(f"   ∂L/∂{'AB'[k]}: {spec:<12} = {spec_matrix_text(spec, names)}   "
@@ -77,7 +56,7 @@ def section_gradients() -> None:
 
 def section_network() -> None:
     print("\n2. Backward pass of a tiny network: y = X W, f = y², L = Σ f")
-    var, einsum, tsum, grad = api("var"), api("einsum"), api("sum"), api("grad")
+    var, einsum, tsum, grad = tc.var, tc.einsum, tc.sum, tc.grad
     X0 = np.array([[0.0, 1.0], [2.0, 3.0]])
     W0 = np.ones((2, 2))
     X, W = var("X", (2, 2)), var("W", (2, 2))
@@ -98,10 +77,10 @@ def section_network() -> None:
 def section_least_squares() -> None:
     text = "sum((A[i,j] x[j] - b[i])^2)"
     print(f"\n3. Least squares, parsed from index notation: f = {text}")
-    f = api("parse")(text)
-    g = api("grad")(f, "x")
-    H = api("hessian")(f, "x")
-    to_latex = api("to_latex")
+    f = tc.parse(text)
+    g = tc.grad(f, "x")
+    H = tc.hessian(f, "x")
+    to_latex = tc.to_latex
     print(f"   gradient  einsum: {g}")
     print(f"             matrix: {_matrix(g)}")
     print(f"             LaTeX : {to_latex(g, notation='matrix')}")
@@ -113,7 +92,7 @@ def section_least_squares() -> None:
     exact = 2 * A0.T @ (A0 @ x0 - b0)
     got = g.evaluate(A=A0, x=x0, b=b0)
     print(f"   at random A (5×3), x, b: matches 2 Aᵀ(Ax − b) in numpy: {np.allclose(got, exact)}")
-    source = api("to_numpy")(g)
+    source = tc.to_numpy(g)
     print("   as numpy code (tc.to_numpy):")
     for line in source.strip().splitlines()[3:]:
         print("     " + line)
@@ -140,7 +119,7 @@ def _versus(ours: float, theirs: float) -> str:
 def section_contraction() -> None:
     spec, b, n = "bij,bjk->bik", 32, 64
     print(f'\n4. A contraction timed: batched matmul "{spec}", b={b}, i=j=k={n} (median of 7)')
-    einsum = api("einsum")
+    einsum = tc.einsum
     rng = np.random.default_rng(2)
     ops = [rng.normal(size=(b, n, n)), rng.normal(size=(b, n, n))]
     ours = _median_time(lambda: einsum(spec, *ops))

@@ -29,8 +29,9 @@ import itertools
 from typing import Any, Sequence
 
 from .expr import Add, Const, Einsum, Expr, Var, topological
-from .notation import (_factor_dims, _is_identity, _number, _scalar_broadcast, index_text,
-                       matrix_chain, matrix_text, sign_magnitude)
+from .index_notation import index_text
+from .matrix_notation import matrix_chain, matrix_text
+from .notation import _factor_dims, _is_identity, _number, _scalar_broadcast, sign_magnitude
 
 __all__ = ["to_str", "to_latex", "to_numpy", "matrix_chain", "display_spec", "variables",
            "matrix_text"]
