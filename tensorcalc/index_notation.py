@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from .expr import Add, Const, Einsum, Expr, Var
 from .matrix_notation import _Matrix, _NotMatrix
-from .notation import LATEX, UNICODE, _factor_dims, _Latex, _leading_minus, _number, sign_magnitude
+from .notation import (LATEX, UNICODE, Labels, _factor_dims, _Latex, _leading_minus, _number,
+                       sign_magnitude)
 
 __all__ = ["index_text"]
 
@@ -27,19 +28,10 @@ class _Index:
 
     def __init__(self, r: _Latex) -> None:
         self.r = r
-        self.pool = "ijklmnpqrstuvwabcdefgh"
-        self.used: set[str] = set()
+        self.labels = Labels(pool="ijklmnpqrstuvwabcdefgh")
 
     def fresh(self) -> str:
-        for c in self.pool:
-            if c not in self.used:
-                self.used.add(c)
-                return c
-        k = 1
-        while f"i{k}" in self.used:
-            k += 1
-        self.used.add(f"i{k}")
-        return f"i{k}"
+        return self.labels.fresh()
 
     def sub(self, labels: Sequence[str]) -> str:
         return self.r.sub(labels)

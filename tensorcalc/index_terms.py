@@ -23,10 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+from .notation import LABEL_POOL, Labels  # noqa: F401  (Labels: explain uses it from here)
+
 __all__ = ["Factor", "Term", "Labels", "differentiate", "eliminate", "collect", "multiply",
            "sum_text"]
 
-_POOL = "ijklmnpqrstuvwabcdefghxyz"
+_POOL = LABEL_POOL
 _PRIME = {"sigmoid": "σ'", "tanh": "tanh'", "exp": "exp", "log": "log'", "sin": "cos",
           "cos": "cos'", "tan": "tan'", "relu": "relu'", "softplus": "σ", "sqrt": "sqrt'",
           "abs": "sign", "log1p": "log1p'"}
@@ -141,24 +143,6 @@ def sum_text(terms: Sequence[Term]) -> str:
         else:
             out += " - " + text[1:] if text.startswith("-") else " + " + text
     return out
-
-
-class Labels:
-    """Fresh labels that avoid a set of taken names."""
-
-    def __init__(self, taken: set[str] = frozenset()) -> None:
-        self.taken = set(taken)
-
-    def fresh(self) -> str:
-        for c in _POOL:
-            if c not in self.taken:
-                self.taken.add(c)
-                return c
-        k = 1
-        while f"i{k}" in self.taken:
-            k += 1
-        self.taken.add(f"i{k}")
-        return f"i{k}"
 
 
 def eliminate(term: Term, lines: list[str] | None, lhs: str, indent: str = "  ") -> Term:

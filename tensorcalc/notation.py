@@ -263,3 +263,30 @@ def _atomic(text: str) -> bool:
         if depth == 0 and ch in " +-":
             return False
     return True
+
+
+LABEL_POOL = "ijklmnpqrstuvwabcdefghxyz"
+
+
+class Labels:
+    """Fresh index labels that avoid the taken ones (``i1``, ``i2``, ... once the pool is used).
+
+    >>> pool = Labels({"i"}, pool="ij")
+    >>> pool.fresh(), pool.fresh()
+    ('j', 'i1')
+    """
+
+    def __init__(self, taken: set[str] = frozenset(), pool: str = LABEL_POOL) -> None:
+        self.taken = set(taken)
+        self.pool = pool
+
+    def fresh(self) -> str:
+        for c in self.pool:
+            if c not in self.taken:
+                self.taken.add(c)
+                return c
+        k = 1
+        while f"i{k}" in self.taken:
+            k += 1
+        self.taken.add(f"i{k}")
+        return f"i{k}"
