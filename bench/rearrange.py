@@ -19,7 +19,7 @@ import einops
 import numpy as np
 
 import tensorcalc
-from tensorcalc.rearrange import rearrange, reduce, repeat
+from tensorcalc.einops_ext.rearrange import rearrange, reduce, repeat
 
 # tc.rearrange once the lead exports it (until then the attribute is the submodule)
 tc = tensorcalc if callable(getattr(tensorcalc, "rearrange", None)) else None

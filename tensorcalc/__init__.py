@@ -12,20 +12,23 @@ array([[1., 1.],
 """
 
 from .errors import TensorcalcError
-from .contract import ContractExpression, contract_expression, contract_path, einsum
-from .expr import Expr, var
-from .functions import (
-    abs, cos, det, diag, exp, inv, log, log1p, logdet, logsumexp, mean, norm2, pow, relu,
-    sigmoid, sign, sin, softmax, softplus, sqrt, stack, sum, tan, tanh, trace,
+from .contraction import (ContractExpression, contract_expression, contract_path, einsum_vjp,
+                          grad_subscripts)
+from .ir import Expr, var
+from .ops.functions import (
+    abs, cos, det, diag, exp, heaviside, inv, log, log1p, logdet, logsumexp, mean, norm2, pow,
+    relu, sigmoid, sign, sin, softmax, softplus, sqrt, stack, sum, tan, tanh, trace,
 )
-from .diff import einsum_vjp, grad, grad_subscripts, hessian, hvp, jacobian
-from .evaluation import check_grad, compile, evaluate
 from .simplify import simplify
-from .rearrange import RearrangeError, rearrange, reduce, repeat
-from .parse import parse
-from .printing import to_latex, to_numpy, to_str
-
-__version__ = "0.1.0"
+from .differentiation import grad, hessian, hvp, jacobian
+from .evaluation import compile, evaluate
+from .display import to_latex, to_numpy, to_str
+from . import testing
+from .testing import check_grad, check_grads
+from .notation import parse
+from .einops_ext import RearrangeError, rearrange, reduce, repeat
+from .api import einsum
+from .version import __version__
 
 __all__ = [
     "TensorcalcError", "RearrangeError",
@@ -33,11 +36,11 @@ __all__ = [
     "einsum", "contract_path", "contract_expression", "ContractExpression",
     # expressions and derivatives
     "Expr", "var", "grad", "jacobian", "hessian", "hvp", "grad_subscripts", "einsum_vjp",
-    "evaluate", "compile", "check_grad", "simplify",
+    "evaluate", "compile", "check_grad", "check_grads", "simplify", "testing",
     # functions
-    "abs", "cos", "det", "diag", "exp", "inv", "log", "log1p", "logdet", "logsumexp", "mean",
-    "norm2", "pow", "relu", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "stack",
-    "sum", "tan", "tanh", "trace",
+    "abs", "cos", "det", "diag", "exp", "heaviside", "inv", "log", "log1p", "logdet",
+    "logsumexp", "mean", "norm2", "pow", "relu", "sigmoid", "sign", "sin", "softmax",
+    "softplus", "sqrt", "stack", "sum", "tan", "tanh", "trace",
     # einops
     "rearrange", "reduce", "repeat",
     # reading and showing the math

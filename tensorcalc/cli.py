@@ -8,7 +8,7 @@
     tensorcalc demo
     tensorcalc bench [contract|derivatives|rearrange ...] [--quick]
 
-Expressions are index notation (see ``tensorcalc.parse``): ``"sum((A[i,j] x[j] - b[i])^2)"``.
+Expressions are index notation (see ``tensorcalc.notation``): ``"sum((A[i,j] x[j] - b[i])^2)"``.
 Bad input prints one message (with a ``^`` under the column for parse errors) to stderr and
 exits with status 2.
 
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import TensorcalcError
+from .version import __version__
 
 BENCH_SUITES = ("contract", "derivatives", "rearrange")
 
@@ -44,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tensorcalc", description="Tensor calculus in einsum notation.")
+    parser.add_argument("--version", action="version", version=f"tensorcalc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{grad,diff,demo,bench}", parser_class=_Parser)
 
     g = sub.add_parser("grad", help="gradient einsum of every operand of an einsum",
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- commands
 
 def cmd_grad(args: argparse.Namespace) -> int:
-    from .diff import grad_subscripts
+    from .contraction import grad_subscripts
     from .explain import explain_grad_subscripts, operand_names, spec_matrix_text
 
     if args.explain:
@@ -106,9 +108,9 @@ def cmd_grad(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import grad, hessian, jacobian
-    from .parse import parse
-    from .printing import matrix_text, to_latex, to_numpy, to_str
+    from .differentiation import grad, hessian, jacobian
+    from .display import matrix_text, to_latex, to_numpy, to_str
+    from .notation import parse
 
     f = parse(args.expression)
     if args.explain:
@@ -207,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except SystemExit as done:  # --help and --version end the parse
+        return done.code if isinstance(done.code, int) else 0
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import tensorcalc as tc
-from .matrix_notation import matrix_text
+from .display import matrix_text
 
 
 def _matrix(expr: Any) -> str:

@@ -13,8 +13,8 @@ import pytest
 
 import tensorcalc as tc
 from tensorcalc import _core
-from tensorcalc.plan import get_plan
-from tensorcalc.subscripts import parse
+from tensorcalc.contraction.plan import get_plan
+from tensorcalc.contraction.subscripts import parse
 
 SOP, GEMM = 0, 1
 BATCH, ROWS, COLS, INNER = 0, 1, 2, 3

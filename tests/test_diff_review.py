@@ -16,7 +16,7 @@ import pytest
 from scipy import special
 
 import tensorcalc as tc
-from tensorcalc import uids as uid_table
+from tensorcalc.ir import uids as uid_table
 from tensorcalc.errors import TensorcalcError
 from _numeric import assert_array, numeric_grad, numeric_jacobian
 
@@ -334,7 +334,7 @@ def test_gradient_of_a_deep_chain() -> None:
         deriv *= 1.01 * (1.0 - t * t)
         value = 1.01 * t
     assert_array(g.evaluate(x=x0), deriv, shape=(3,), rtol=1e-9, atol=0)
-    from tensorcalc.expr import topological
+    from tensorcalc.ir import topological
     widest = max(len(n.children) for n in topological([g]))
     assert widest <= 32, f"an einsum with {widest} operands"
 
@@ -529,7 +529,7 @@ def test_jacobian_layouts_for_matrix_inputs_and_outputs() -> None:
 
 
 def test_compile_with_several_outputs_shares_intermediates(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tensorcalc.functions import Func
+    from tensorcalc.ops import Func
 
     calls: list[str] = []
     original = Func.eval_node

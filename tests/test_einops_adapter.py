@@ -9,7 +9,7 @@ import einops
 import numpy as np
 import pytest
 
-from tensorcalc import _einops_adapter as adapter
+from tensorcalc.einops_ext import adapter
 
 
 def _version(text):
@@ -38,12 +38,12 @@ def test_einops_discovers_backends_by_framework_name():
     """The discovery rule define_backend relies on: an imported module's name."""
     from einops._backends import get_backend
 
-    from tensorcalc.expr import var
-    from tensorcalc.rearrange import ExprBackend
+    from tensorcalc.ir import var
+    from tensorcalc.einops_ext.rearrange import ExprBackend
 
     backend = get_backend(var("x", (2, 3)))
     assert isinstance(backend, ExprBackend)
-    assert backend.framework_name == "tensorcalc.expr"
+    assert backend.framework_name == "tensorcalc.ir.nodes"
     assert type(get_backend(np.zeros(2))).__name__ == "NumpyBackend"
 
 

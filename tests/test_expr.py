@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import special
 
-from tensorcalc import functions as F
+from tensorcalc.ops import functions as F
 from tensorcalc.errors import TensorcalcError
 from tensorcalc.evaluation import compile, evaluate
-from tensorcalc.expr import Add, Const, Einsum, einsum, var
+from tensorcalc.ir import Add, Const, Einsum, einsum, var
 from tensorcalc.simplify import simplify
 
 
@@ -289,8 +289,8 @@ def test_named_dimension_meets_int_dimension(rng) -> None:
 
 
 def test_dimension_bindings_survive_simplification(rng) -> None:
-    from tensorcalc.diff import jacobian
-    from tensorcalc.expr import WithDims
+    from tensorcalc.differentiation import jacobian
+    from tensorcalc.ir import WithDims
 
     A, x, b, _ = symbols()
     J = jacobian(A @ x - b, A)  # holds only x; A binds 'm'

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensorcalc.errors import TensorcalcError
-from tensorcalc.lowering import infer_shapes
-from tensorcalc.parse import BinOp, Call, Indexed, Name, Neg, Num, parse, parse_tree, tokenize
-from tensorcalc.printing import variables
+from tensorcalc.notation.lowering import infer_shapes
+from tensorcalc.notation import parse
+from tensorcalc.notation.parser import BinOp, Call, Indexed, Name, Neg, Num, parse_tree, tokenize
+from tensorcalc.ir import variables
 
 
 def shapes_of(expr) -> dict:

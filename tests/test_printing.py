@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 import tensorcalc as tc
-from tensorcalc import functions as F
-from tensorcalc.diff import grad, grad_subscripts, hessian, jacobian
+from tensorcalc.ops import functions as F
+from tensorcalc.contraction import grad_subscripts
+from tensorcalc.differentiation import grad, hessian, jacobian
 from tensorcalc.errors import TensorcalcError
 from tensorcalc.explain import explain_diff, explain_grad_subscripts
-from tensorcalc.expr import einsum, var
-from tensorcalc.parse import parse
-from tensorcalc.printing import (display_spec, matrix_chain, matrix_text, to_latex, to_numpy,
-                                 to_str, variables)
+from tensorcalc.ir import einsum, var
+from tensorcalc.notation import parse
+from tensorcalc.display import display_spec, matrix_chain, matrix_text, to_latex, to_numpy, to_str
+from tensorcalc.ir import variables
 
 A = var("A", ("m", "n"))
 B = var("B", ("n", "p"))
@@ -207,14 +208,14 @@ CASES = {
 
 
 def _rearranged():
-    from tensorcalc.rearrange import rearrange
+    from tensorcalc.einops_ext.rearrange import rearrange
 
     T = var("T", (2, 3, 4))
     return rearrange(T, "a b (c c2) -> (a c) b c2", c2=2) * 2.0
 
 
 def _reduce(op):
-    from tensorcalc.rearrange import reduce
+    from tensorcalc.einops_ext.rearrange import reduce
 
     return reduce(var("T", (2, 3, 4)), "a b c -> a c", op)
 
@@ -363,7 +364,7 @@ def test_explain_unknown_variable():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tensorcalc.contract import einsum as tc_einsum  # noqa: E402
+from tensorcalc.contraction import einsum as tc_einsum  # noqa: E402
 
 SIZES = {"a": 2, "b": 3, "c": 4, "d": 1, "e": 2}
 

@@ -12,9 +12,9 @@ from _numeric import numeric_grad, numeric_jacobian
 from hypothesis import given, settings, strategies as st
 
 import tensorcalc
-from tensorcalc.expr import Einsum, Expr, einsum as expr_einsum, var
-from tensorcalc.functions import sum as tsum
-from tensorcalc.rearrange import (ExtremumMask, ProdExcept, RearrangeError, ReduceExtremum,
+from tensorcalc.ir import Einsum, Expr, einsum as expr_einsum, var
+from tensorcalc.ops.functions import sum as tsum
+from tensorcalc.einops_ext.rearrange import (ExtremumMask, ProdExcept, RearrangeError, ReduceExtremum,
                                   ReduceProd, Reshape, expand_anonymous_folds, rearrange, reduce,
                                   repeat)
 
@@ -304,7 +304,7 @@ def test_type_errors():
 
 def _public(name):
     """``tc.<name>``, or the same function from its implementation module before export."""
-    for module in ("tensorcalc", "tensorcalc.diff", "tensorcalc.evaluation",
+    for module in ("tensorcalc", "tensorcalc.differentiation", "tensorcalc.evaluation",
                    "tensorcalc.evaluate", "tensorcalc.simplify"):
         try:
             found = getattr(importlib.import_module(module), name, None)

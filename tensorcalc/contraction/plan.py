@@ -1,0 +1,408 @@
+"""Turn a parsed einsum into a cached plan of compiled steps.
+
+opt_einsum picks the pairwise order; this module then fixes, for every step, which kernel
+runs it and the axis order of its result:
+
+* operands with repeated labels or labels no one else needs are first reduced on their own
+  (a SOP step: diagonal and sum in one strided pass);
+* a pair with contracted labels becomes a batched GEMM laid out as (batch, rows, cols), so the
+  next GEMM reads it without a transpose copy; any pair with batch labels qualifies;
+* other pairs (Hadamard products, outer products, tiny contractions) run as SOP loops;
+* the last step writes the requested output directly when it can (transposes, diagonal
+  embedding and broadcasts included), otherwise one SOP step rearranges it.
+
+>>> from tensorcalc.contraction.subscripts import parse
+>>> import numpy as np
+>>> plan = get_plan(parse("ij,jk->ik", [(20, 30), (30, 40)]), [np.dtype("f8")] * 2)
+>>> plan.describe()
+['GEMM ij,jk->ik  batch=- rows=i cols=k inner=j']
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+from .. import _core
+from ..errors import TensorcalcError
+from .fallback import einsum_numpy
+from .paths import path_function, path_report, strategy_names
+from .subscripts import Spec
+
+MAX_LOOP_DIMS = _core.MAXD   # the core's own limit, not a copy that could drift from it
+GEMM_MIN_WORK = 1024         # below this many multiply-adds per batch a SOP loop is cheaper
+DOT_MIN = 1 << 16            # a dot product this long is worth BLAS (threaded, vectorised)
+CORE_DTYPES = _core.DTYPES
+
+
+class Plan:
+    """A compiled plan: steps for the core, run on arrays of one shape signature."""
+
+    def __init__(self, spec: Spec, dtype: np.dtype, steps: list, path: list, notes: list,
+                 axes: tuple | None = None) -> None:
+        self.spec = spec
+        self.dtype = dtype
+        self.steps = tuple(steps)
+        self.path = path
+        self._notes = notes
+        self._axes = axes  # a final transpose, returned as a view (numpy does the same)
+
+    def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        """Run on ``arrays`` (of the planned shapes); numpy.einsum's return conventions."""
+        result = _core.run_plan(self.steps, list(arrays), self.dtype, len(self.spec.inputs))
+        if self._axes is not None:
+            result = result.transpose(self._axes)
+        return _finish(result, out)
+
+    def describe(self) -> list[str]:
+        """One line per step: kernel, labels and, for GEMM, the label groups."""
+        return list(self._notes)
+
+
+class ViewPlan:
+    """A transpose, diagonal or squeeze of one operand: a view, as numpy.einsum returns."""
+
+    def __init__(self, spec: Spec, path: list) -> None:
+        self.spec = spec
+        self.path = path
+        labels = iter(spec.inputs[0])
+        drop = set(spec.squeeze[0])
+        ndim = len(spec.inputs[0]) + len(drop)
+        self._dims = tuple(-1 if ax in drop else spec.output.index(next(labels))
+                           for ax in range(ndim))
+        self._shape = tuple(spec.sizes[lab] for lab in spec.output)
+
+    def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        if len(arrays) != 1:
+            raise TensorcalcError(f"the plan takes 1 operand, got {len(arrays)}")
+        return _finish(_core.relabel_view(np.asarray(arrays[0]), self._dims, self._shape), out)
+
+    def describe(self) -> list[str]:
+        return [f"view {self.spec}"]
+
+
+class FallbackPlan:
+    """numpy.einsum for dtypes the core does not handle (ints, bool, object, ...)."""
+
+    def __init__(self, spec: Spec, path: list) -> None:
+        self.spec = spec
+        self.path = path
+        self._shapes = []
+        for labels, drop in zip(spec.inputs, spec.squeeze):
+            it = iter(labels)
+            ndim = len(labels) + len(drop)
+            self._shapes.append(tuple(1 if ax in drop else spec.sizes[next(it)] for ax in range(ndim)))
+
+    def execute(self, arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> Any:
+        arrays = [np.asarray(a) for a in arrays]
+        shapes = [a.shape for a in arrays]
+        if shapes != self._shapes:
+            raise TensorcalcError(f"operands have shapes {shapes} but the plan expects {self._shapes}")
+        return _finish(np.asarray(einsum_numpy(self.spec, arrays)), out)
+
+    def describe(self) -> list[str]:
+        return [f"numpy.einsum {self.spec}"]
+
+
+def _finish(result: np.ndarray, out: np.ndarray | None) -> Any:
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        if out.shape != result.shape:
+            raise TensorcalcError(f"out has shape {out.shape} but the result has shape {result.shape}")
+        try:
+            np.copyto(out, result, casting="safe")
+        except TypeError:
+            raise TypeError(f"cannot write a {result.dtype} result into out of dtype {out.dtype}") from None
+        return out
+    if result.ndim == 0:
+        return result[()]
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Plan cache
+
+CACHE: dict[tuple, Any] = {}     # (subscripts, optimize, sizes, (shape, dtype)...) -> plan
+_CACHE_LIMIT = 1024
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_plan(key: tuple, build) -> Any:
+    """The plan stored under ``key``, built by ``build()`` on first use (thread-safe)."""
+    plan = CACHE.get(key)
+    if plan is None:
+        plan = build()
+        remember(CACHE, key, plan)
+    return plan
+
+
+def remember(cache: dict, key: Any, value: Any, limit: int = _CACHE_LIMIT) -> None:
+    """Store ``value``, evicting the oldest entries beyond ``limit``; readers need no lock."""
+    with _CACHE_LOCK:
+        while len(cache) >= limit:
+            cache.pop(next(iter(cache)), None)
+        cache[key] = value
+
+
+def get_plan(spec: Spec, dtypes: Sequence[np.dtype], optimize: Any = "auto") -> Plan | FallbackPlan:
+    """Plan ``spec`` for operands of the given dtypes."""
+    dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+    path = find_path(spec, optimize)
+    if (len(spec.inputs) == 1 and len(set(spec.output)) == len(spec.output)
+            and set(spec.output) == set(spec.inputs[0])):
+        return ViewPlan(spec, path)
+    if dtype not in CORE_DTYPES or len(spec.sizes) > MAX_LOOP_DIMS:
+        return FallbackPlan(spec, path)
+    return _Builder(spec, dtype).build(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Paths
+
+def _reduced_output(spec: Spec) -> str:
+    carried = set("".join(spec.inputs))
+    return "".join(dict.fromkeys(lab for lab in spec.output if lab in carried))
+
+
+def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
+    """A contraction path in opt_einsum's format (pairs of positions in the shrinking list)."""
+    n = len(spec.inputs)
+    if isinstance(optimize, (list, tuple)):
+        return _check_path(list(optimize), n)
+    if optimize is False or optimize is None or optimize is True:
+        # The core contracts pairwise; a left-to-right order could build intermediates that
+        # numpy's single-loop optimize=False never makes, so False gets the cheap greedy order.
+        fn = path_function("greedy")
+    elif callable(optimize):
+        fn = optimize
+    elif isinstance(optimize, str):
+        try:
+            fn = path_function(optimize)
+        except KeyError:
+            raise TensorcalcError(
+                f"unknown optimize strategy {optimize!r}; use one of "
+                f"{strategy_names()} or an explicit path"
+            ) from None
+    else:
+        raise TypeError(f"optimize must be a bool, a strategy name or a path, got {optimize!r}")
+    if n < 2:
+        return [(0,)] if n == 1 else []
+    if n == 2:
+        return [(0, 1)]
+    sets = [frozenset(t) for t in spec.inputs]
+    output = frozenset(_reduced_output(spec))
+    # zero-size axes make every order free; some strategies (dp) fail on them
+    size_dict = {lab: max(spec.sizes[lab], 1) for lab in set("".join(spec.inputs))}
+    return [tuple(int(i) for i in step) for step in fn(sets, output, size_dict, None)]
+
+
+def _check_path(path: list, n: int) -> list[tuple[int, ...]]:
+    if path and path[0] == "einsum_path":
+        path = path[1:]
+    out = []
+    count = n
+    for k, step in enumerate(path):
+        try:
+            items = tuple(int(i) for i in step)
+        except (TypeError, ValueError):
+            raise TensorcalcError(f"path step {k} ({step!r}) is not a tuple of operand positions") from None
+        if not items or len(set(items)) != len(items) or any(i < 0 or i >= count for i in items):
+            raise TensorcalcError(
+                f"path step {k} ({step!r}) must name distinct positions among the {count} operands left"
+            )
+        count -= len(items) - 1
+        out.append(items)
+    if count != 1:
+        raise TensorcalcError(f"the path {path!r} leaves {count} operands instead of one")
+    return out
+
+
+def path_info(spec: Spec, shapes: Sequence[tuple[int, ...]], optimize: Any = "auto"):
+    """``(path, PathInfo)`` as opt_einsum reports them (booleans keep opt_einsum's meaning:
+    True is "auto", False is one step over all operands)."""
+    path = optimize if isinstance(optimize, bool) else find_path(spec, optimize)
+    text = ",".join(spec.inputs) + "->" + _reduced_output(spec)
+    squeezed = [tuple(spec.sizes[lab] for lab in t) for t in spec.inputs]
+    if len(spec.inputs) == 1 and not isinstance(path, bool):
+        path = [(0,)]
+    return path_report(text, squeezed, path)
+
+
+# ---------------------------------------------------------------------------------------
+# Building steps
+
+class _Term:
+    """A slot's content: the label of every axis (None for a squeezed broadcast axis)."""
+
+    def __init__(self, slot: int, axes: tuple) -> None:
+        self.slot = slot
+        self.axes = axes
+
+    @property
+    def labels(self) -> str:
+        return "".join(dict.fromkeys(a for a in self.axes if a is not None))
+
+
+class _Builder:
+    def __init__(self, spec: Spec, dtype: np.dtype) -> None:
+        self.spec = spec
+        self.dtype = dtype
+        self.sizes = spec.sizes
+        self.steps: list = []
+        self.notes: list[str] = []
+        self.next_slot = len(spec.inputs)
+        self.producer: dict[int, tuple] = {}   # slot -> (step index, terms) of free-layout SOP steps
+
+    def build(self, path: list) -> Plan:
+        spec = self.spec
+        terms = [self._input_term(k) for k in range(len(spec.inputs))]
+        output = spec.output
+        if len(terms) == 1:
+            self._sop([terms[0]], output, final=True)
+            return Plan(spec, self.dtype, self.steps, path, self.notes)
+        terms = [self._pre_reduce(k, terms) for k in range(len(terms))]
+        for step in path:
+            picked = [terms[i] for i in step]
+            terms = [t for i, t in enumerate(terms) if i not in step]
+            current = picked[0]
+            for k, other in enumerate(picked[1:]):
+                rest = terms + picked[k + 2:]
+                last = not rest
+                current = self._pair(current, other, rest, output, last)
+            terms.append(current)
+        (result,) = terms
+        if result.axes == tuple(output):
+            return Plan(spec, self.dtype, self.steps, path, self.notes)
+        if sorted(result.axes) == sorted(output) and len(set(output)) == len(output):
+            axes = tuple(result.axes.index(lab) for lab in output)
+            self.notes.append(f"view {''.join(result.axes)}->{output}")
+            return Plan(spec, self.dtype, self.steps, path, self.notes, axes)
+        self._sop([result], output, final=True)
+        return Plan(spec, self.dtype, self.steps, path, self.notes)
+
+    # -- terms ---------------------------------------------------------------------------
+    def _input_term(self, k: int) -> _Term:
+        labels = iter(self.spec.inputs[k])
+        squeeze = set(self.spec.squeeze[k])
+        ndim = len(self.spec.inputs[k]) + len(squeeze)
+        return _Term(k, tuple(None if ax in squeeze else next(labels) for ax in range(ndim)))
+
+    def _needed_elsewhere(self, k: int, terms: list) -> set:
+        need = set(self.spec.output)
+        for j, t in enumerate(terms):
+            if j != k:
+                need |= set(t.labels)
+        return need
+
+    def _pre_reduce(self, k: int, terms: list) -> _Term:
+        """Take diagonals and sum labels only this operand has, in one pass."""
+        term = terms[k]
+        real = [a for a in term.axes if a is not None]
+        need = self._needed_elsewhere(k, terms)
+        keep = "".join(lab for lab in term.labels if lab in need)
+        if len(real) == len(set(real)) and keep == term.labels:
+            return term
+        return self._sop([term], keep, final=False)
+
+    # -- steps ---------------------------------------------------------------------------
+    def _new_slot(self) -> int:
+        slot = self.next_slot
+        self.next_slot += 1
+        return slot
+
+    def _sop(self, terms: list, out_labels: str, final: bool, slot: int | None = None,
+             index: int | None = None) -> _Term:
+        """A sum-of-products step from one or two terms into ``out_labels`` (any order,
+        repeated labels embed a diagonal, labels no term has broadcast).
+
+        ``slot``/``index`` re-emit an earlier step with another output layout."""
+        order = "".join(dict.fromkeys("".join(t.labels for t in terms) + out_labels))
+        dim = {lab: d for d, lab in enumerate(order)}
+        sizes = [self.sizes[lab] for lab in order]
+        a = terms[0]
+        b = terms[1] if len(terms) > 1 else None
+        if slot is None:
+            slot = self._new_slot()
+        # the core derives the output shape and whether it must start zeroed (sums, embeddings)
+        step = _core.Step.sop(
+            a=a.slot, b=b.slot if b else -1, out=slot, sizes=sizes,
+            dims_a=[dim[x] if x is not None else -1 for x in a.axes],
+            dims_b=[dim[x] if x is not None else -1 for x in b.axes] if b else (),
+            dims_c=[dim[x] for x in out_labels], release=self._release(terms),
+        )
+        ins = ",".join("".join(x or "1" for x in t.axes) for t in terms)
+        note = f"SOP {ins}->{out_labels}"
+        if index is not None:
+            self.steps[index], self.notes[index] = step, note
+            return _Term(slot, tuple(out_labels))
+        self.steps.append(step)
+        self.notes.append(note)
+        if not final:
+            self.producer[slot] = (len(self.steps) - 1, terms)
+        return _Term(slot, tuple(out_labels))
+
+    def _relayout(self, term: _Term, labels: list) -> None:
+        """Have the SOP step that made ``term`` write it in the order ``labels``."""
+        order = "".join(labels)
+        if term.labels == order:
+            return
+        index, terms = self.producer[term.slot]
+        self._sop(terms, order, final=False, slot=term.slot, index=index)
+        term.axes = tuple(order)
+
+    def _release(self, terms: list) -> tuple:
+        return tuple(t.slot for t in terms)
+
+    def _pair(self, x: _Term, y: _Term, rest: list, output: str, last: bool) -> _Term:
+        need = set(output)
+        for t in rest:
+            need |= set(t.labels)
+        lx, ly = x.labels, y.labels
+        keep = [lab for lab in dict.fromkeys(lx + ly) if lab in need]
+        # Free-layout operands (made by earlier SOP steps) are rewritten to suit this GEMM;
+        # the group order follows an operand whose layout is fixed.
+        free_x, free_y = x.slot in self.producer, y.slot in self.producer
+        ref = y if free_x and not free_y else x
+        batch = [lab for lab in ref.labels if lab in lx and lab in ly and lab in need]
+        inner = [lab for lab in ref.labels if lab in lx and lab in ly and lab not in need]
+        rows = [lab for lab in lx if lab not in ly]
+        cols = [lab for lab in ly if lab not in lx]
+        size = self.sizes
+        m, n, k = (int(np.prod([size[l] for l in g], dtype=np.int64)) for g in (rows, cols, inner))
+        # a lone dot product goes to BLAS only when long enough to beat a typed loop
+        use_gemm = k > 1 and m * n * k >= GEMM_MIN_WORK and (m * n > 1 or k >= DOT_MIN)
+        if not use_gemm:
+            # a SOP step writes any layout, diagonal embeddings and broadcasts included
+            return self._sop([x, y], output if last else "".join(keep), final=last)
+        if last and "".join(batch + cols + rows) == output:
+            x, y, rows, cols = y, x, cols, rows
+            free_x, free_y = free_y, free_x
+        if free_x:
+            self._relayout(x, batch + rows + inner)
+        if free_y:
+            self._relayout(y, batch + inner + cols)
+        return self._gemm(x, y, batch, rows, cols, inner)
+
+    def _gemm(self, x: _Term, y: _Term, batch: list, rows: list, cols: list, inner: list) -> _Term:
+        order = batch + rows + inner + cols
+        dim = {lab: d for d, lab in enumerate(order)}
+        role = _core.Role
+        roles = ([role.BATCH] * len(batch) + [role.ROW] * len(rows)
+                 + [role.INNER] * len(inner) + [role.COL] * len(cols))
+        out_labels = "".join(batch + rows + cols)
+        slot = self._new_slot()
+        step = _core.Step.gemm(
+            a=x.slot, b=y.slot, out=slot, sizes=[self.sizes[lab] for lab in order], roles=roles,
+            dims_a=[dim[a] if a is not None else -1 for a in x.axes],
+            dims_b=[dim[a] if a is not None else -1 for a in y.axes],
+            dims_c=[dim[lab] for lab in out_labels], release=self._release([x, y]),
+        )
+        self.steps.append(step)
+        show = lambda g: "".join(g) or "-"  # noqa: E731
+        self.notes.append(
+            f"GEMM {x.labels},{y.labels}->{out_labels}  batch={show(batch)} rows={show(rows)} "
+            f"cols={show(cols)} inner={show(inner)}"
+        )
+        return _Term(slot, tuple(out_labels))

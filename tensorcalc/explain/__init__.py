@@ -1,0 +1,7 @@
+"""Layer 10, step-by-step derivations for the command line's ``--explain``: index terms and
+their rules (:mod:`.terms`, the function facts read from the primitives' table) and the
+derivations of gradient specs and expression derivatives (:mod:`.explain`)."""
+
+from .explain import explain_diff, explain_grad_subscripts, operand_names, spec_matrix_text
+
+__all__ = ["explain_diff", "explain_grad_subscripts", "operand_names", "spec_matrix_text"]

@@ -1,0 +1,163 @@
+"""Einsum simplification: inline nested einsums (where Kronecker deltas disappear), fold
+constants into the scale, and put every product in a canonical form."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..ir import Const, Einsum, Expr, Var
+from ..labels import LETTERS
+from .core import is_zero, simplify_rule, zeros
+
+_MAX_LABELS = len(LETTERS)
+# Flattening stops at this many operands: a long chain (an unrolled loop, a deep composition)
+# would otherwise become one product of thousands of factors, built in quadratic time and
+# costly to plan.  Correctness does not depend on it: an einsum left nested evaluates the same.
+_MAX_OPERANDS = 24
+
+
+
+class _Term:
+    """A mutable einsum with integer labels, used while inlining."""
+
+    def __init__(self, e: Einsum, kids: Sequence[Expr]) -> None:
+        ids = {lab: k for k, lab in enumerate(e.sizes)}
+        self.ins = [[ids[c] for c in s] for s in e.inputs]
+        self.out = [ids[c] for c in e.output]
+        self.ops = list(kids)
+        self.sizes = {ids[lab]: d for lab, d in e.sizes.items()}
+        self.scale = e.scale
+        self.factors = list(e.factor_dims)
+        self.next = len(ids)
+
+    def fresh(self, dim: Any) -> int:
+        self.next += 1
+        self.sizes[self.next] = dim
+        return self.next
+
+    def labels(self) -> set[int]:
+        return set(self.out).union(*map(set, self.ins))
+
+    def inline(self, k: int) -> bool:
+        """Replace operand ``k`` (an Einsum) by its operands; False if labels would overflow."""
+        child: Einsum = self.ops[k]
+        if len(self.ops) - 1 + len(child.children) > _MAX_OPERANDS:
+            return False
+        outer = self.ins[k]
+        mapping: dict[str, int] = {}
+        parent: dict[int, int] = {}
+
+        def find(a: int) -> int:
+            while parent.get(a, a) != a:
+                a = parent[a]
+            return a
+
+        for c, o in zip(child.output, outer):
+            if c in mapping:
+                a, b = find(mapping[c]), find(o)
+                if a != b:
+                    parent[b] = a
+                    if isinstance(self.sizes[a], str) and not isinstance(self.sizes[b], str):
+                        self.sizes[a] = self.sizes[b]
+            else:
+                mapping[c] = o
+        saved_next = self.next
+        for c, dim in child.sizes.items():
+            if c not in mapping:
+                mapping[c] = self.fresh(dim)
+        new_ins = [[mapping[c] for c in s] for s in child.inputs]
+        ins = self.ins[:k] + new_ins + self.ins[k + 1:]
+        ins = [[find(l) for l in s] for s in ins]
+        out = [find(l) for l in self.out]
+        present = set(out).union(*map(set, ins))
+        if len(present) > _MAX_LABELS:
+            self.next = saved_next
+            return False
+        for lab in {find(l) for l in outer} - present:  # delta(a, a): a summed, carried by nobody
+            self._factor(self.sizes[lab])
+        self.ins, self.out = ins, out
+        self.ops = self.ops[:k] + list(child.children) + self.ops[k + 1:]
+        self.scale *= child.scale
+        self.factors += list(child.factor_dims)
+        return True
+
+    def _factor(self, dim: Any) -> None:
+        if isinstance(dim, str):
+            self.factors.append((dim, 1))
+        else:
+            self.scale *= dim
+
+
+@simplify_rule.register(Einsum)
+def simplify_einsum(e: Einsum, kids: Sequence[Expr]) -> Expr:
+    t = _Term(e, kids)
+    k = 0
+    while k < len(t.ops):
+        op = t.ops[k]
+        if isinstance(op, Einsum) and t.inline(k):
+            continue  # the inlined operands start at k
+        if isinstance(op, Const) and op.ndim == 0:
+            t.scale *= op.value.item()
+            del t.ops[k], t.ins[k]
+            continue
+        if is_zero(op):
+            return zeros(e.shape)
+        k += 1
+    if t.scale == 0:
+        return zeros(e.shape)
+    carried = set().union(*map(set, t.ins))
+    extended = len(set(t.out)) != len(t.out) or not set(t.out) <= carried
+    # Broadcasts and diagonal embeddings of constants stay symbolic: folding them would
+    # build big arrays of ones or identity matrices that later flattening removes for free.
+    if all(isinstance(op, Const) for op in t.ops) and not t.factors and not extended and all(
+            isinstance(d, int) for d in t.sizes.values()):
+        folded = _build(t)
+        return Const(folded.eval_node(*(op.value for op in folded.children), sizes={}))
+    out = _build(t)
+    if out.scale == 1.0 and is_identity(out):
+        return out.children[0]
+    return out
+
+
+def is_identity(e: Einsum) -> bool:
+    """True when ``e`` (ignoring its scale) returns its only operand unchanged.
+
+    An identity that gives a named dimension its int size (``x + c`` with ``x: (n,)``,
+    ``c: (3,)`` broadcasts ``x`` to ``(3,)``) is kept: dropping it would change the shape
+    the rest of the expression was built for.
+    """
+    return (len(e.children) == 1 and e.inputs[0] == e.output and not e.factor_dims
+            and len(set(e.output)) == len(e.output) and e.children[0].shape == e.shape)
+
+
+def _build(t: _Term) -> Einsum:
+    """Canonical Einsum from a term: operands sorted, labels renamed by first appearance."""
+    ins, ops, out, sizes = [list(s) for s in t.ins], list(t.ops), list(t.out), dict(t.sizes)
+    if not ops:
+        ops, ins = [Const(1.0)], [[]]
+    for _ in range(2):
+        order = _first_appearance(out, ins)
+        ins = [[order[l] for l in s] for s in ins]
+        out = [order[l] for l in out]
+        sizes = {order[l]: sizes[l] for l in order}
+        ins = [sorted(s) if _is_symmetric(op) else s for s, op in zip(ins, ops)]
+        pairs = sorted(zip(ops, ins), key=lambda p: (p[0].uid, p[1]))
+        ops, ins = [p[0] for p in pairs], [p[1] for p in pairs]
+    order = _first_appearance(out, ins)
+    letter = {l: LETTERS[k] for l, k in order.items()}
+    return Einsum(["".join(letter[l] for l in s) for s in ins], "".join(letter[l] for l in out),
+                  ops, {letter[l]: sizes[l] for l in order}, t.scale, t.factors)
+
+
+def _first_appearance(out: list[int], ins: list[list[int]]) -> dict[int, int]:
+    order: dict[int, int] = {}
+    for l in out:
+        order.setdefault(l, len(order))
+    for s in ins:
+        for l in s:
+            order.setdefault(l, len(order))
+    return order
+
+
+def _is_symmetric(op: Expr) -> bool:
+    return isinstance(op, Var) and op.symmetric
