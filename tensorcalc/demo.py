@@ -26,6 +26,7 @@ import numpy as np
 
 import tensorcalc as tc
 from .display import matrix_text
+from .explain import spec_matrix_text
 
 
 def _matrix(expr: Any) -> str:
@@ -40,8 +41,6 @@ def section_gradients() -> None:
     A, B = rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
     G = rng.normal(size=(3, 5))
     expected = {0: G @ B.T, 1: A.T @ G}
-    from .explain import spec_matrix_text
-
     for k, others in ((0, [B]), (1, [A])):
         spec = grad_subscripts("ij,jk->ik", k)
         got = tc.einsum(spec, G, *others)

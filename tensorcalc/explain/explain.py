@@ -33,7 +33,7 @@ from ..display import index_text, matrix_text, to_str
 from ..errors import TensorcalcError
 from ..ir import Add, Const, Einsum, Var, einsum, var, walk
 from ..labels import LABEL_POOL
-from .terms import (Factor, Labels, Term, _num, _sigma, _sub, collect, differentiate, eliminate,
+from .terms import (Factor, Labels, Term, num_text, sigma_text, sub_text, collect, differentiate, eliminate,
                     legend_of, multiply, sum_text)
 
 __all__ = ["explain_grad_subscripts", "explain_diff", "operand_names", "spec_matrix_text"]
@@ -82,7 +82,7 @@ def explain_grad_subscripts(subscripts: str, wrt: int | None = None) -> str:
     summed = [c for c in dict.fromkeys("".join(inputs)) if c not in output]
     forward = Term(1.0, [Factor(n, list(l), ("op", k)) for k, (n, l) in enumerate(zip(names, inputs))],
                    [], summed)
-    y_sub = _sub(list(output))
+    y_sub = sub_text(list(output))
     lines.append(f"  Y{y_sub} = {_extended_note(forward, output)}")
     for k in which:
         if not -len(inputs) <= k < len(inputs):
@@ -117,17 +117,17 @@ def _explain_operand(inputs: list[str], output: str, names: list[str], k: int,
             seen.add(lab)
             g_labels.append(lab)
     summed_all = list(dict.fromkeys(g_labels + [c for c in "".join(inputs)]))
-    lhs = f"∂L/∂{name}{_sub(new)}"
-    lines = [f"Gradient of operand {k} ({name}): with G{_sub(g_labels)} = ∂L/∂Y{_sub(g_labels)}, "
+    lhs = f"∂L/∂{name}{sub_text(new)}"
+    lines = [f"Gradient of operand {k} ({name}): with G{sub_text(g_labels)} = ∂L/∂Y{sub_text(g_labels)}, "
              f"the chain rule sums over every label of Y:",
-             f"  {lhs} = {_sigma(g_labels)}G{_sub(g_labels)} "
-             f"∂Y{_sub(g_labels)}/∂{name}{_sub(new)}"]
+             f"  {lhs} = {sigma_text(g_labels)}G{sub_text(g_labels)} "
+             f"∂Y{sub_text(g_labels)}/∂{name}{sub_text(new)}"]
     factors = [Factor("G", g_labels, "G")] + [
         Factor(n, list(l), ("op", j)) for j, (n, l) in enumerate(zip(names, inputs))]
     term = Term(1.0, factors, deltas, summed_all)
     d_text = " ".join(f"δ_{a}{b}" for a, b in zip(inputs[k], new))
-    lines.append(f"  Only the factor {name}{_sub(list(inputs[k]))} depends on {name}: "
-                 f"∂{name}{_sub(list(inputs[k]))}/∂{name}{_sub(new)} = {d_text}")
+    lines.append(f"  Only the factor {name}{sub_text(list(inputs[k]))} depends on {name}: "
+                 f"∂{name}{sub_text(list(inputs[k]))}/∂{name}{sub_text(new)} = {d_text}")
     (term,) = differentiate(term, ("op", k), new)
     lines.append(f"  {lhs} = {term.text()}")
     term = eliminate(term, lines, lhs)
@@ -143,7 +143,7 @@ def _explain_operand(inputs: list[str], output: str, names: list[str], k: int,
     term, back = final_labels
     if back:
         lines.append("  Rename " + ", ".join(f"{a} → {b}" for a, b in back) + " (the operand's own labels):")
-        lines.append(f"  ∂L/∂{name}{_sub(list(inputs[k]))} = {term.text()}")
+        lines.append(f"  ∂L/∂{name}{sub_text(list(inputs[k]))} = {term.text()}")
     spec, operands, note = _term_spec(term, list(new) if not back else list(inputs[k]), names)
     spec = _canonical_output(spec, inputs[k])
     lines.append(f'  einsum: "{spec}" ({", ".join(operands)})' + note)
@@ -194,7 +194,7 @@ def _term_spec(term: Term, out_labels: list[str], names: list[str]) -> tuple[str
     ops = [f.name for f in term.factors]
     note = ""
     if term.coeff != 1:
-        note += f"  times {_num(term.coeff)}"
+        note += f"  times {num_text(term.coeff)}"
     if term.size_factors:
         note += "  times " + " ".join(f"n_{d}" for d in term.size_factors)
     carried = set("".join(ins))
@@ -360,14 +360,14 @@ def _write_definitions(d: _Derivation, f: Any, lines: list[str]) -> None:
     pool_root = Labels(_taken(d))
     f_labels = [pool_root.fresh() for _ in range(f.ndim)]
     f_name = d.name_of(f)
-    lines.append(f"  {f_name}{_sub(f_labels)} = {sum_text(d.terms(f, f_labels, pool_root, top=True))}")
+    lines.append(f"  {f_name}{sub_text(f_labels)} = {sum_text(d.terms(f, f_labels, pool_root, top=True))}")
     named = [n for n in reversed(d.order) if n.uid in d.names]
     if named:
         lines.append("with the intermediates")
         for node in named:
             pool = Labels(_taken(d))
             labs = [pool.fresh() for _ in range(node.ndim)]
-            lines.append(f"  {d.names[node.uid]}{_sub(labs)} = {sum_text(d.terms(node, labs, pool, top=True))}")
+            lines.append(f"  {d.names[node.uid]}{sub_text(labs)} = {sum_text(d.terms(node, labs, pool, top=True))}")
 
 
 def _write_backward(d: _Derivation, f: Any, x: Any, lines: list[str]) -> None:
@@ -389,14 +389,14 @@ def _write_backward(d: _Derivation, f: Any, x: Any, lines: list[str]) -> None:
         t_labels = [pool.fresh() for _ in range(target.ndim)]
         total: list[Term] = []
         parents = [p for p in chain if p.uid in gbar and any(c.uid == target.uid for c in _leaves(d, p))]
-        g_lhs = f"∂{f_name}{_sub(free_f)}/∂{d.name_of(target)}{_sub(t_labels)}"
+        g_lhs = f"∂{f_name}{sub_text(free_f)}/∂{d.name_of(target)}{sub_text(t_labels)}"
         for parent in parents:
             p_labels, p_terms = gbar[parent.uid]
             # The local derivative ∂parent/∂target, in the parent's own labels.
             local_pool = Labels(_taken(d) | set(p_labels) | set(t_labels) | _used(p_terms))
             pt = d.terms(parent, p_labels, local_pool, top=True)
             pname, tname = d.name_of(parent), d.name_of(target)
-            lhs = f"∂{pname}{_sub(p_labels)}/∂{tname}{_sub(t_labels)}"
+            lhs = f"∂{pname}{sub_text(p_labels)}/∂{tname}{sub_text(t_labels)}"
             local: list[Term] = []
             rules: dict[str, None] = {}  # the derivative of each factor holding the target
             for term in pt:
@@ -404,11 +404,11 @@ def _write_backward(d: _Derivation, f: Any, x: Any, lines: list[str]) -> None:
                 for fac in term.factors:
                     if fac.key == target.uid:
                         (one,) = differentiate(Term(1.0, [fac]), target.uid, t_labels)
-                        rules[f"∂{fac.text()}/∂{tname}{_sub(t_labels)} = {one.text()}"] = None
+                        rules[f"∂{fac.text()}/∂{tname}{sub_text(t_labels)} = {one.text()}"] = None
                         if legend_of(fac.func):
                             legends.add(legend_of(fac.func))
             product_rule = any(sum(fac.key == target.uid for fac in t.factors) > 1 for t in pt)
-            lines.append(f"  {pname}{_sub(p_labels)} = {sum_text(pt)}, with "
+            lines.append(f"  {pname}{sub_text(p_labels)} = {sum_text(pt)}, with "
                          + ("the product rule (one term per factor) and " if product_rule else "")
                          + "; ".join(rules))
             lines.append(f"  {lhs} = {sum_text(local)}")
@@ -428,10 +428,10 @@ def _write_backward(d: _Derivation, f: Any, x: Any, lines: list[str]) -> None:
             continue
         if parents and (len(parents) > 1 or parents[0].uid != f.uid):
             via = " + ".join(
-                f"(∂{f_name}{_sub(free_f)}/∂{d.name_of(target)}{_sub(t_labels)} directly)"
+                f"(∂{f_name}{sub_text(free_f)}/∂{d.name_of(target)}{sub_text(t_labels)} directly)"
                 if p.uid == f.uid else
-                f"{_sigma(gbar[p.uid][0])}∂{f_name}{_sub(free_f)}/∂{d.name_of(p)}{_sub(gbar[p.uid][0])} "
-                f"∂{d.name_of(p)}{_sub(gbar[p.uid][0])}/∂{d.name_of(target)}{_sub(t_labels)}"
+                f"{sigma_text(gbar[p.uid][0])}∂{f_name}{sub_text(free_f)}/∂{d.name_of(p)}{sub_text(gbar[p.uid][0])} "
+                f"∂{d.name_of(p)}{sub_text(gbar[p.uid][0])}/∂{d.name_of(target)}{sub_text(t_labels)}"
                 for p in parents)
             lines.append(f"  chain rule: {g_lhs} = {via}")
             lines.append(f"    = {sum_text(total)}")

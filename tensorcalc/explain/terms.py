@@ -61,7 +61,7 @@ class Factor:
     power: float = 1.0
 
     def text(self) -> str:
-        sub = _sub(self.labels)
+        sub = sub_text(self.labels)
         if self.func == "inv":
             return f"({self.name}⁻¹){sub}"
         if self.func == "det":
@@ -96,7 +96,7 @@ class Term:
     def text(self) -> str:
         parts = []
         if abs(self.coeff) != 1 or (not self.factors and not self.deltas and not self.size_factors):
-            parts.append(_num(abs(self.coeff)))
+            parts.append(num_text(abs(self.coeff)))
         parts += [f"n_{d}" for d in self.size_factors]
         if self.summed:
             parts.append("Σ_" + "".join(self.summed))
@@ -118,23 +118,23 @@ class Term:
         return out
 
 
-def _sigma(labels: Sequence[str]) -> str:
+def sigma_text(labels: Sequence[str]) -> str:
     labels = list(dict.fromkeys(labels))
     return "Σ_" + "".join(labels) + " " if labels else ""
 
 
-def _num(x: float) -> str:
+def num_text(x: float) -> str:
     return number(x)
 
 
-def _sub(labels: Sequence[str]) -> str:
+def sub_text(labels: Sequence[str]) -> str:
     if not labels:
         return ""
     return "_" + "".join(labels) if all(len(l) == 1 for l in labels) else "_{" + ",".join(labels) + "}"
 
 
 def _superscript(p: float) -> str:
-    text = _num(p)
+    text = num_text(p)
     table = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
     return text.translate(table) if all(c in "0123456789-" for c in text) else f"^{text}"
 

@@ -61,7 +61,7 @@ import numpy as np
 from ..contraction.contract import einsum as contract_einsum
 from ..errors import TensorcalcError
 from .dims import check_dim, resolve_dim, unify_shapes
-from .uids import _UIDS, intern
+from .uids import UIDS, intern
 
 
 _REPR = threading.local()
@@ -94,7 +94,7 @@ class Expr:
         self.shape = tuple(check_dim(d) for d in shape)
         self.dtype = None if dtype is None else np.dtype(dtype)
         key = (type(self), self.params(), tuple(c.uid for c in self.children))
-        ref = _UIDS.get(key)  # the hit path of intern(), inlined: it runs for every node
+        ref = UIDS.get(key)  # the hit path of intern(), inlined: it runs for every node
         token = ref() if ref is not None else None
         if token is None:
             token = intern(key)

@@ -40,7 +40,7 @@ class _Uid:
 # is atomic, so threads building one structure agree on one token; the re-entrant lock guards
 # replacing a dead entry against a sweep (re-entrant: a sweep may start, from the garbage
 # collector, while this thread holds it).
-_UIDS: dict[tuple, "weakref.ref[_Uid]"] = {}
+UIDS: dict[tuple, "weakref.ref[_Uid]"] = {}
 _COUNTER = itertools.count()
 _LOCK = threading.RLock()
 _MIN_SWEEP = 4096
@@ -51,15 +51,15 @@ def intern(key: tuple) -> _Uid:
     """The uid token of structure ``key``: the live one, or a new one."""
     token = _Uid(next(_COUNTER))
     ref = weakref.ref(token)
-    old = _UIDS.setdefault(key, ref)
+    old = UIDS.setdefault(key, ref)
     if old is not ref:
         with _LOCK:  # another thread's token, or a dead entry not swept yet
-            old = _UIDS.get(key)
+            old = UIDS.get(key)
             live = old() if old is not None else None
             if live is not None:
                 return live
-            _UIDS[key] = ref
-    if len(_UIDS) >= _next_sweep:
+            UIDS[key] = ref
+    if len(UIDS) >= _next_sweep:
         sweep_uids()
     return token
 
@@ -70,11 +70,11 @@ def sweep_uids() -> int:
     with _LOCK:
         # dict.copy is one C call: the garbage collector (which may sweep too) cannot run
         # in the middle of it and change the table under the iteration
-        dead = [(key, ref) for key, ref in _UIDS.copy().items() if ref() is None]
+        dead = [(key, ref) for key, ref in UIDS.copy().items() if ref() is None]
         for key, ref in dead:
-            if _UIDS.get(key) is ref:
-                del _UIDS[key]
-        _next_sweep = max(_MIN_SWEEP, 2 * len(_UIDS))
+            if UIDS.get(key) is ref:
+                del UIDS[key]
+        _next_sweep = max(_MIN_SWEEP, 2 * len(UIDS))
     return len(dead)
 
 

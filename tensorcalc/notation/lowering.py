@@ -23,7 +23,7 @@ from ..labels import fresh_names
 from ..ops import functions
 from ..ops.table import (ELEMENTWISE, KEEP_LABELS, SQUARE_TO_SCALAR, SQUARE_TO_SQUARE,
                          SQUARE_TO_VECTOR)
-from .parser import FUNCTIONS, BinOp, Call, Indexed, Keep, Name, Neg, Node, Num, _error, parse_tree
+from .parser import FUNCTIONS, BinOp, Call, Indexed, Keep, Name, Neg, Node, Num, point_error, parse_tree
 
 __all__ = ["infer_shapes", "lower", "parse"]
 
@@ -87,7 +87,7 @@ def infer_shapes(tree: Node, text: str) -> dict[str, tuple[str, ...]]:
         if isinstance(node, Indexed):
             rank = len(node.labels)
             if ranks.setdefault(node.name, rank) != rank:
-                raise _error(text, node.col,
+                raise point_error(text, node.col,
                              f"{node.name} is indexed with {rank} label(s) here but "
                              f"{ranks[node.name]} at column {first_col[node.name] + 1}")
             first_col.setdefault(node.name, node.col)
@@ -102,7 +102,7 @@ def infer_shapes(tree: Node, text: str) -> dict[str, tuple[str, ...]]:
         if isinstance(node, Call) and node.func in _SQUARE and isinstance(node.arg, Name):
             name = node.arg.name
             if ranks.setdefault(name, 2) != 2:
-                raise _error(text, node.arg.col,
+                raise point_error(text, node.arg.col,
                              f"{node.func} needs a square matrix but {name} has rank {ranks[name]}")
             dims.union(("v", name, 0), ("v", name, 1))
         elif isinstance(node, Name) and node.name not in ranks:
@@ -170,7 +170,7 @@ class _Lowering:
         except TensorcalcError as err:
             if "\n  " in str(err):  # already points at a column
                 raise
-            raise _error(self.text, node.col, str(err)) from None
+            raise point_error(self.text, node.col, str(err)) from None
 
     # atoms ---------------------------------------------------------------
 
@@ -190,7 +190,7 @@ class _Lowering:
     def lower_Keep(self, node: Keep) -> _Value:
         if len(set(node.labels)) != len(node.labels):
             dup = next(l for l in node.labels if node.labels.count(l) > 1)
-            raise _error(self.text, node.label_cols[node.labels.index(dup, node.labels.index(dup) + 1)],
+            raise point_error(self.text, node.label_cols[node.labels.index(dup, node.labels.index(dup) + 1)],
                          f"label {dup!r} is repeated in the kept labels")
         inner = node.inner
         if isinstance(inner, BinOp) and inner.op in "*/":
@@ -201,11 +201,11 @@ class _Lowering:
         present = {l for f in factors for l in f.labels}
         for lab, col in zip(node.labels, node.label_cols):
             if lab not in present:
-                raise _error(self.text, col, f"kept label {lab!r} does not occur inside the parentheses")
+                raise point_error(self.text, col, f"kept label {lab!r} does not occur inside the parentheses")
         if not isinstance(inner, BinOp) or inner.op not in "*/":
             value = factors[0]
             if sorted(value.labels) != sorted(node.labels):
-                raise _error(self.text, node.col,
+                raise point_error(self.text, node.col,
                              f"(...)[{', '.join(node.labels)}] must list the free labels "
                              f"{_fmt(value.labels)} of a sum or function, in any order")
         return self.contract(factors, node.col, keep=node.labels)
@@ -222,7 +222,7 @@ class _Lowering:
         left, right = self.lower(node.left), self.lower(node.right)
         if node.op == "^":
             if right.labels:
-                raise _error(self.text, node.right.col,
+                raise point_error(self.text, node.right.col,
                              f"the exponent must be a scalar but has free labels {_fmt(right.labels)}")
             return _Value(left.expr ** right.expr, left.labels, node.col)
         right = self.align(left, right, node)
@@ -240,7 +240,7 @@ class _Lowering:
     def reciprocal(self, value: _Value) -> _Value:
         if isinstance(value.expr, (int, float)):
             if value.expr == 0:
-                raise _error(self.text, value.col, "division by zero")
+                raise point_error(self.text, value.col, "division by zero")
             return _Value(1.0 / value.expr, (), value.col)
         return _Value(value.expr ** -1, value.labels, value.col)
 
@@ -249,7 +249,7 @@ class _Lowering:
         if not left.labels or not right.labels or left.labels == right.labels:
             return right
         if sorted(left.labels) != sorted(right.labels) or any(l.startswith("#") for l in left.labels):
-            raise _error(self.text, node.col,
+            raise point_error(self.text, node.col,
                          f"the two sides of {node.op!r} must have the same free labels: "
                          f"left has {_fmt(left.labels)}, right has {_fmt(right.labels)}")
         letters = _letters(left.labels)
@@ -288,7 +288,7 @@ class _Lowering:
         if len(tensors) > 1:
             for t in tensors:
                 if any(l.startswith("#") for l in t.labels):
-                    raise _error(self.text, t.col,
+                    raise point_error(self.text, t.col,
                                  "a whole tensor (no [labels]) cannot be multiplied with other "
                                  "tensors: index it, e.g. A[i,j] x[j]")
         counts: dict[str, int] = {}
@@ -307,14 +307,14 @@ class _Lowering:
 
     def lower_Call(self, node: Call) -> _Value:
         if node.func not in FUNCTIONS:
-            raise _error(self.text, node.col,
+            raise point_error(self.text, node.col,
                          f"unknown function {node.func!r}; known: {', '.join(sorted(FUNCTIONS))}")
         builder = getattr(functions, FUNCTIONS[node.func])
         arg = self.lower(node.arg)
         if isinstance(arg.expr, (int, float)):
             arg = _Value(ir.as_expr(float(arg.expr)), (), arg.col)
         if node.func in _SQUARE and len(arg.labels) != 2:
-            raise _error(self.text, node.arg.col,
+            raise point_error(self.text, node.arg.col,
                          f"{node.func} needs a matrix (two free labels), got {_fmt(arg.labels)}")
         if node.func in _KEEPS_LABELS:
             return _Value(builder(arg.expr), arg.labels, node.col)

@@ -90,7 +90,7 @@ def _point(text: str, col: int, message: str) -> str:
     return f"{message}\n  {text}\n  {' ' * col}^"
 
 
-def _error(text: str, col: int, message: str) -> TensorcalcError:
+def point_error(text: str, col: int, message: str) -> TensorcalcError:
     return TensorcalcError(_point(text, col, f"{message} (column {col + 1})"))
 
 
@@ -123,7 +123,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("op", _ALIASES.get(ch, ch), k))
             k += 1
         else:
-            raise _error(text, k, f"unexpected character {ch!r}")
+            raise point_error(text, k, f"unexpected character {ch!r}")
     tokens.append(Token("end", "", n))
     return tokens
 
@@ -228,7 +228,7 @@ class _Parser:
         tok = self.tok
         if tok.kind != "op" or tok.text != op:
             found = "end of input" if tok.kind == "end" else repr(tok.text)
-            raise _error(self.text, tok.col, f"expected {op!r} {what}, found {found}")
+            raise point_error(self.text, tok.col, f"expected {op!r} {what}, found {found}")
         return self.advance()
 
     def starts_atom(self, tok: Token) -> bool:
@@ -300,7 +300,7 @@ class _Parser:
                 return Keep(tok.col, inner, labels, cols)
             return inner
         found = "end of input" if tok.kind == "end" else repr(tok.text)
-        raise _error(self.text, tok.col, f"expected a number, a name or '(', found {found}")
+        raise point_error(self.text, tok.col, f"expected a number, a name or '(', found {found}")
 
     def indexed(self, name: Token) -> Indexed:
         labels, cols = self.labels(name.text)
@@ -314,7 +314,7 @@ class _Parser:
             tok = self.advance()
             if tok.kind != "name":
                 found = "end of input" if tok.kind == "end" else repr(tok.text)
-                raise _error(self.text, tok.col, f"expected an index label in {owner}[...], found {found}")
+                raise point_error(self.text, tok.col, f"expected an index label in {owner}[...], found {found}")
             labels.append(tok.text)
             cols.append(tok.col)
             if self.tok.kind == "op" and self.tok.text == ",":
@@ -325,10 +325,10 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.tok.kind == "end":
-            raise _error(self.text, 0, "empty expression")
+            raise point_error(self.text, 0, "empty expression")
         node = self.expression()
         if self.tok.kind != "end":
-            raise _error(self.text, self.tok.col, f"unexpected {self.tok.text!r}")
+            raise point_error(self.text, self.tok.col, f"unexpected {self.tok.text!r}")
         return node
 
 

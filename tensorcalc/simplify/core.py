@@ -47,15 +47,15 @@ def simplify_all(exprs: Sequence[Expr]) -> list[Expr]:
     evaluates with the same arrays as the input.
     """
     memo: dict[int, Expr] = {}
-    return [bind_dims(_simp(e, memo), [e]) for e in exprs]
+    return [bind_dims(simplify_memo(e, memo), [e]) for e in exprs]
 
 
 def simplify_only(expr: Expr) -> Expr:
     """:func:`simplify` without re-attaching dimension bindings (the caller binds them)."""
-    return _simp(expr, {})
+    return simplify_memo(expr, {})
 
 
-def _simp(root: Expr, memo: dict[int, Expr]) -> Expr:
+def simplify_memo(root: Expr, memo: dict[int, Expr]) -> Expr:
     """Simplify every node under ``root``, children first, in a loop (no recursion depth limit)."""
     done = memo.get(root.uid)
     if done is not None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir import Add, Const, Einsum, Expr
 from ..labels import LETTERS
-from .core import _simp, is_zero, simplify_rule, zeros
+from .core import simplify_memo, is_zero, simplify_rule, zeros
 from .einsum import is_identity, simplify_einsum
 
 
@@ -127,7 +127,7 @@ def _pull_out(common: list, group: list[tuple[float, Einsum]]) -> Expr | None:
            for uid, labels in common]
     if len(shared_labels | set(interface)) > _max_labels(group):
         return None
-    inner = _simp(Add(inners), {})
+    inner = simplify_memo(Add(inners), {})
     labels = [lab for _, lab in common] + [interface]
     return simplify_einsum(Einsum(labels, first.output, ops + [inner], first.sizes), ops + [inner])
 
