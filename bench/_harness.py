@@ -170,6 +170,8 @@ def emit_cell(case: str, cell: Mapping[str, Any]) -> None:
     the parent still has every earlier result.
     """
     print(MARKER + json.dumps({"case": case, "cell": cell}), flush=True)
+    status = "done" if cell.get("error") is None else f"failed: {cell['error']}"
+    print(f"  {case}: {status}", file=sys.stderr, flush=True)  # progress, as each case ends
 
 
 def emit_version(module: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from typing import Any, Callable
 
@@ -62,7 +63,10 @@ def run(repeats: int, quick: bool) -> list[tuple]:
         x = rng.standard_normal(shape)
         inner = 200 if size_name == "small" else 1
         reps = repeats if size_name == "small" else max(5, repeats // (10 if quick else 4))
+        print(f"running {size_name} cases {shape} ({len(CASES)} cases, tensorcalc then einops "
+              "on each) ...", file=sys.stderr, flush=True)
         for label, op, pattern, extra, sizes in CASES:
+            print(f"  {size_name}: {label} ...", file=sys.stderr, flush=True)
             ours = getattr(tc, op) if tc is not None else OURS[op]
             theirs = getattr(einops, op)
             want = theirs(x, pattern, *extra, **sizes)

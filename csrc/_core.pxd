@@ -4,24 +4,30 @@
 # and writes a new array into another slot. All loop geometry is fixed at plan time except
 # the strides of user inputs, which are read from the arrays when a step runs.
 
-cdef enum:
+# cpdef: the planner (tensorcalc.contraction.plan) reads these same values from the module
+# (_core.MAXD, _core.StepKind.GEMM or _core.GEMM, _core.Role.ROW or _core.ROW) instead of
+# keeping copies that could drift.
+cpdef enum:
     MAXD = 64          # loop dimensions of one step (numpy allows at most 64 axes)
 
-cdef enum StepKind:
+cpdef enum StepKind:
     SOP = 0            # sum of products: one or two inputs, strided typed loops
     GEMM = 1           # (batched) matrix product through BLAS
 
-cdef enum Role:
+cpdef enum Role:
     BATCH = 0          # in A, B and C
     ROW = 1            # in A and C   (M)
     COL = 2            # in B and C   (N)
     INNER = 3          # in A and B   (K, summed)
 
+ctypedef float complex complex64
+ctypedef double complex complex128
+
 ctypedef fused num:
     float
     double
-    float complex
-    double complex
+    complex64
+    complex128
 
 cdef class Step:
     cdef public int kind

@@ -1,6 +1,7 @@
 # The compiled core of tensorcalc: runs a whole contraction plan with no Python between steps.
 #
-# Two kernels, four dtypes (float32, float64, complex64, complex128):
+# Two kernels, four dtypes (float32, float64, complex64, complex128; _dispatch is the one
+# place a dtype picks its typed specialization):
 #   * SOP: a sum of products over a strided loop nest, C[..] (+)= A[..] * B[..]. It covers
 #     Hadamard-and-reduce, diagonals (several axes mapped to one loop dimension), sums over
 #     labels one operand has, transposes, diagonal embedding and broadcast outputs.
@@ -15,6 +16,9 @@ from libc.string cimport memset
 from scipy.linalg.cython_blas cimport (sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, cgemv, zgemv,
                                        sdot, ddot, cdotu, zdotu)
 
+import os
+import warnings
+
 import numpy as np
 
 from tensorcalc.errors import TensorcalcError
@@ -26,14 +30,51 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_NewFromDescr(type subtype, cnp.dtype descr, int nd, cnp.npy_intp* dims,
                                 cnp.npy_intp* strides, void* data, int flags, object obj)
 
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+# The kinds and roles as module attributes too (_core.GEMM, _core.ROW), as well as through
+# their enums (_core.StepKind.GEMM, _core.Role.ROW).
+globals().update(StepKind.__members__)
+globals().update(Role.__members__)
+
 cdef Py_ssize_t PARALLEL_WORK = 1 << 21   # SOP loops larger than this use several threads
 # Typed loops are memory-bound: on the 2-core shared machines this library is tuned on, a
 # second thread bought nothing and cost up to 5x whenever the other core was busy (libgomp
 # threads spin after a region). So one thread by default; set_threads(n) opts in.
 cdef int MAX_THREADS = 1
+# libgomp keeps its thread pool across fork() although the threads do not survive it: a
+# child forked after a parallel region hangs in its next one. OMP_STARTED records that this
+# process has run one; OMP_LOST that its parent had, so threads stay off here for good.
+cdef bint OMP_STARTED = False
+cdef bint OMP_LOST = False
 cdef Py_ssize_t INT_LIMIT = 2147483647     # scipy's BLAS takes 32-bit ints
 cdef enum:
     TILE = 32                                # block edge for transposing loops
+    ROW_MAJOR = 1                            # Mat.layout: how BLAS reads an operand
+    COL_MAJOR = 2
+
+
+cdef struct Mat:
+    # One GEMM operand as a batch of (rows x cols) matrices. The sizes and strides are those
+    # of the two merged role groups; _layout decides whether BLAS can read them.
+    char* data
+    Py_ssize_t* s                 # element strides per loop dimension (batch offsets)
+    Py_ssize_t rows, cols
+    Py_ssize_t s_rows, s_cols
+    Py_ssize_t ld
+    int layout                    # ROW_MAJOR, COL_MAJOR, or 0: BLAS cannot read it
+
+
+cdef struct Kernel:
+    # Everything one typed run needs, filled with the GIL held and run by _dispatch without.
+    int kind                      # SOP or GEMM
+    int nd
+    const Py_ssize_t* size
+    Mat A, B, C                   # SOP uses data and s only
+    const int* role               # GEMM
+    bint binary, overwrite, tiled # SOP
+    int nthreads                  # SOP
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
           np.dtype(np.complex64), np.dtype(np.complex128))
@@ -74,10 +115,41 @@ cdef class Step:
         self.zero_init = zero_init
         self.release = tuple(release)
 
+    @classmethod
+    def sop(cls, *, int a, int b=-1, int out, sizes, dims_a, dims_b=(), dims_c,
+            shape_c=None, zero_init=None, release=()):
+        """A sum-of-products step: out[dims_c] (+)= a[dims_a] * b[dims_b] (``b=-1``: a alone).
+
+        ``shape_c`` defaults to the loop sizes of ``dims_c``; ``zero_init`` defaults to what
+        the geometry needs: a zeroed output when a loop is summed or a diagonal is embedded.
+        """
+        if shape_c is None:
+            shape_c = _shape_of(sizes, dims_c)
+        if zero_init is None:
+            zero_init = (len(set(dims_c)) != len(dims_c)
+                         or any(s != 1 and d not in dims_c for d, s in enumerate(sizes)))
+        return cls(SOP, a, b, out, sizes, dims_a, dims_b if b >= 0 else (), dims_c, shape_c,
+                   (), zero_init, release)
+
+    @classmethod
+    def gemm(cls, *, int a, int b, int out, sizes, roles, dims_a, dims_b, dims_c,
+             shape_c=None, release=()):
+        """A batched matrix product; ``roles[d]`` is the Role of loop dimension ``d``."""
+        if len(roles) != len(sizes):
+            raise ValueError("a GEMM step needs one role per loop dimension")
+        if shape_c is None:
+            shape_c = _shape_of(sizes, dims_c)
+        return cls(GEMM, a, b, out, sizes, dims_a, dims_b, dims_c, shape_c, roles, False,
+                   release)
+
     def __repr__(self):
         kind = "GEMM" if self.kind == GEMM else "SOP"
         return (f"Step({kind}, a={self.slot_a}, b={self.slot_b}, out={self.slot_out}, "
                 f"sizes={[self.size[k] for k in range(self.nd)]})")
+
+
+def _shape_of(sizes, dims):
+    return [sizes[d] if d >= 0 else 1 for d in dims]
 
 
 cdef int _fill_dims(int* target, dims, int nd) except -1:
@@ -88,8 +160,39 @@ cdef int _fill_dims(int* target, dims, int nd) except -1:
     return len(dims)
 
 
+cdef inline Py_ssize_t _mul_sat(Py_ssize_t x, Py_ssize_t y) noexcept nogil:
+    """x * y for non-negative sizes, stuck at PY_SSIZE_T_MAX instead of wrapping."""
+    if x < INT_LIMIT and y < INT_LIMIT:
+        return x * y        # cannot overflow 64 bits; spares the division on every step
+    if y != 0 and x > PY_SSIZE_T_MAX // y:
+        return PY_SSIZE_T_MAX
+    return x * y
+
+
 include "sop.pxi"
 include "blas.pxi"
+
+
+cdef void _dispatch(int typenum, Kernel* job) noexcept nogil:
+    """Run ``job`` with the typed specialization of ``typenum`` (run_plan admits only these
+    four): the one place a dtype picks one."""
+    if typenum == cnp.NPY_FLOAT64:
+        _run_typed(<double*>NULL, job)
+    elif typenum == cnp.NPY_FLOAT32:
+        _run_typed(<float*>NULL, job)
+    elif typenum == cnp.NPY_COMPLEX128:
+        _run_typed(<complex128*>NULL, job)
+    else:
+        _run_typed(<complex64*>NULL, job)
+
+
+cdef void _run_typed(num* tag, Kernel* job) noexcept nogil:
+    # ``tag`` only selects the specialization
+    if job.kind == GEMM:
+        _gemm_batches(<num*>job.A.data, <num*>job.B.data, <num*>job.C.data, job)
+    else:
+        _sop(<num*>job.A.data, <num*>job.B.data, <num*>job.C.data, job.nd, job.size, job.A.s,
+             job.B.s, job.C.s, job.binary, job.overwrite, job.nthreads, job.tiled)
 
 
 # ---------------------------------------------------------------------------------------
@@ -127,7 +230,7 @@ cdef object _run_step(Step st, list slots, int typenum, Py_ssize_t itemsize):
     cdef cnp.npy_intp shape[MAXD]
     cdef cnp.ndarray a, b = None, c
     cdef bint binary = st.slot_b >= 0
-    cdef Py_ssize_t work = 1
+    cdef bint empty = False
     cdef int k
     cdef char* pb = NULL
     _strides(slots[st.slot_a], st.slot_a, st.nax_a, st.dim_a, st.nd, st.size, itemsize, sa)
@@ -147,13 +250,13 @@ cdef object _run_step(Step st, list slots, int typenum, Py_ssize_t itemsize):
         c = cnp.PyArray_EMPTY(st.nax_c, shape, typenum, 0)
     _strides(c, st.slot_out, st.nax_c, st.dim_c, st.nd, st.size, itemsize, sc)
     for k in range(st.nd):
-        work *= st.size[k]
-    if work == 0:
+        empty = empty or st.size[k] == 0
+    if empty:
         if not st.zero_init:
             memset(cnp.PyArray_DATA(c), 0, cnp.PyArray_NBYTES(c))
         return c
     if st.kind == GEMM and binary:
-        if _gemm_step(st, typenum, itemsize, <char*>cnp.PyArray_DATA(a), sa, pb, sb,
+        if _gemm_step(st, typenum, <char*>cnp.PyArray_DATA(a), sa, pb, sb,
                       <char*>cnp.PyArray_DATA(c), sc):
             return c
         if not st.zero_init:
@@ -220,14 +323,34 @@ def relabel_view(cnp.ndarray arr, tuple dims, tuple shape):
 def set_threads(int n):
     """Use at most ``n`` threads in the typed loops (BLAS keeps its own setting).
 
-    Returns the previous value. ``n = 1`` keeps every loop on the calling thread.
+    Returns the previous value. ``n = 1`` keeps every loop on the calling thread. A process
+    forked after the typed loops ran in parallel starts with one thread and keeps it (with a
+    RuntimeWarning if asked for more): OpenMP cannot start threads there again.
     """
     global MAX_THREADS
     if n < 1:
         raise ValueError(f"thread count must be at least 1, got {n}")
     old = MAX_THREADS
+    if n > 1 and OMP_LOST:
+        warnings.warn("tensorcalc: this process was forked after parallel loops ran; "
+                      "OpenMP threads cannot be used here, so loops stay on one thread",
+                      RuntimeWarning, stacklevel=2)
+        n = 1
     MAX_THREADS = n
     return old
+
+
+def _after_fork_in_child():
+    global MAX_THREADS, OMP_LOST, OMP_STARTED
+    # Keep the child off libgomp: a parallel region would wait forever for the parent's
+    # pool threads. Without a parallel region before the fork the pool is fresh, but another
+    # library in the process may share libgomp, so the child starts on one thread anyway.
+    MAX_THREADS = 1
+    OMP_LOST = OMP_LOST or OMP_STARTED
+    OMP_STARTED = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run_plan(tuple steps, list operands, object dtype, int n_inputs=-1):

@@ -25,6 +25,9 @@ cdef inline void _inner(num* a, num* b, num* c, Py_ssize_t n, Py_ssize_t sa, Py_
             while i < n:
                 acc0 = acc0 + a[i] * b[i]
                 i += 1
+        elif binary and (sa == 0 or sb == 0) and (sa == 1 or sb == 1):
+            _dot_broadcast(a, b, c, n, sa, overwrite)
+            return
         elif binary:
             while i < n:
                 acc0 = acc0 + a[i * sa] * b[i * sb]
@@ -89,6 +92,20 @@ cdef inline void _inner(num* a, num* b, num* c, Py_ssize_t n, Py_ssize_t sa, Py_
     else:
         for i in range(n):
             c[i * sc] = c[i * sc] + a[i * sa]
+
+
+cdef void _dot_broadcast(num* a, num* b, num* c, Py_ssize_t n, Py_ssize_t sa,
+                         bint overwrite) noexcept nogil:
+    """A dot product with one operand broadcast (stride 0), the other contiguous: the sum of
+    the contiguous one, times the broadcast value. Kept out of _inner, which must stay small
+    enough for the compiler to inline it into the loop nest."""
+    cdef num total = 0
+    cdef num scalar = a[0] if sa == 0 else b[0]
+    _inner(b if sa == 0 else a, NULL, &total, n, 1, 0, 0, False, True)
+    if overwrite:
+        c[0] = scalar * total
+    else:
+        c[0] = c[0] + scalar * total
 
 
 cdef void _inner2(num* a, num* b, num* c, Py_ssize_t n1, Py_ssize_t n2, Py_ssize_t sa1,
@@ -158,14 +175,18 @@ cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
 cdef void _sop(num* a, num* b, num* c, int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
                const Py_ssize_t* sb, const Py_ssize_t* sc, bint binary, bint overwrite,
                int nthreads, bint tiled) noexcept nogil:
+    global OMP_STARTED
     cdef Py_ssize_t t, lo, hi, n0, nchunks
     if nthreads <= 1 or nd == 0:
+        # A plain call: even prange(num_threads=1) enters libgomp, whose thread pool does
+        # not survive fork() (see _after_fork_in_child in _core.pyx).
         _sop_range(a, b, c, nd, size, sa, sb, sc, 0, size[0] if nd > 0 else 1, binary, overwrite,
                    tiled)
         return
     n0 = size[0]
     # several chunks per thread: a thread the OS parks (shared machines) delays only its chunk
     nchunks = min(n0, nthreads * 8)
+    OMP_STARTED = True
     for t in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
         lo = n0 * t // nchunks
         hi = n0 * (t + 1) // nchunks
@@ -209,6 +230,10 @@ cdef int _order_loops(int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
         osc[k] = sc[tmp]
     n = _merge_runs(n, osize, osa, osb, osc)
     for k in range(n):
+        # only "at least PARALLEL_WORK" matters; stopping there keeps the product in range
+        if osize[k] >= PARALLEL_WORK or work * osize[k] >= PARALLEL_WORK:
+            work = PARALLEL_WORK
+            break
         work *= osize[k]
     # an operand that would rather run along the second-innermost loop: block the two
     tiled[0] = n >= 2 and osize[n - 1] > 4 and osize[n - 2] > 4 and (
@@ -269,21 +294,6 @@ cdef void _rotate_front(int par, Py_ssize_t* size, Py_ssize_t* sa, Py_ssize_t* s
     sc[0] = c0
 
 
-cdef void _sop_typed(int typenum, char* a, char* b, char* c, int nd, const Py_ssize_t* size,
-                     const Py_ssize_t* sa, const Py_ssize_t* sb, const Py_ssize_t* sc,
-                     bint binary, bint overwrite, int nthreads, bint tiled) noexcept nogil:
-    if typenum == cnp.NPY_FLOAT64:
-        _sop(<double*>a, <double*>b, <double*>c, nd, size, sa, sb, sc, binary, overwrite, nthreads, tiled)
-    elif typenum == cnp.NPY_FLOAT32:
-        _sop(<float*>a, <float*>b, <float*>c, nd, size, sa, sb, sc, binary, overwrite, nthreads, tiled)
-    elif typenum == cnp.NPY_COMPLEX128:
-        _sop(<double complex*>a, <double complex*>b, <double complex*>c, nd, size, sa, sb, sc,
-             binary, overwrite, nthreads, tiled)
-    else:
-        _sop(<float complex*>a, <float complex*>b, <float complex*>c, nd, size, sa, sb, sc,
-             binary, overwrite, nthreads, tiled)
-
-
 cdef void run_sop(int typenum, char* a, char* b, char* c, int nd, const Py_ssize_t* size,
                   const Py_ssize_t* sa, const Py_ssize_t* sb, const Py_ssize_t* sc,
                   bint binary, bint overwrite) noexcept nogil:
@@ -291,7 +301,17 @@ cdef void run_sop(int typenum, char* a, char* b, char* c, int nd, const Py_ssize
     cdef Py_ssize_t osa[MAXD]
     cdef Py_ssize_t osb[MAXD]
     cdef Py_ssize_t osc[MAXD]
-    cdef int nthreads = 1
-    cdef bint tiled = False
-    cdef int n = _order_loops(nd, size, sa, sb, sc, osize, osa, osb, osc, &nthreads, &tiled)
-    _sop_typed(typenum, a, b, c, n, osize, osa, osb, osc, binary, overwrite, nthreads, tiled)
+    cdef Kernel job
+    job.kind = SOP
+    job.A.data = a
+    job.B.data = b
+    job.C.data = c
+    job.binary = binary
+    job.overwrite = overwrite
+    job.nd = _order_loops(nd, size, sa, sb, sc, osize, osa, osb, osc, &job.nthreads,
+                          &job.tiled)
+    job.size = osize
+    job.A.s = osa
+    job.B.s = osb
+    job.C.s = osc
+    _dispatch(typenum, &job)

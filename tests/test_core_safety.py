@@ -181,8 +181,10 @@ assert os.waitstatus_to_exitcode(status) == 0
 # --- 3. broadcast (zero-stride) operands -----------------------------------------------------
 
 def _peak_traced(call):
-    """Peak bytes tracemalloc saw during ``call()`` (numpy reports its data buffers to it,
-    and the core allocates packed copies as numpy arrays)."""
+    """Peak bytes tracemalloc saw during a second ``call()`` (numpy reports its data buffers
+    to it, and the core allocates packed copies as numpy arrays). The first call, untraced,
+    builds the plan and does any lazy imports."""
+    call()
     tracemalloc.start()
     try:
         probe = np.empty(1 << 17)                     # 1 MiB: tracing must see numpy's buffers

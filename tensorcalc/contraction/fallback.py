@@ -42,13 +42,23 @@ def einsum_numpy(spec: Spec, operands: Sequence[np.ndarray]) -> np.ndarray:
     if len(labels) <= len(LETTERS):
         rename = str.maketrans({lab: LETTERS[k] for k, lab in enumerate(labels)})
         text = ",".join(t.translate(rename) for t in spec.inputs) + "->" + reduced.translate(rename)
-        result = np.asarray(np.einsum(text, *ops))
+        result = _as_array(np.einsum(text, *ops))
     else:
         text = ",".join(spec.inputs) + "->" + reduced
-        result = np.asarray(contract_any(text, *ops))
+        result = _as_array(contract_any(text, *ops))
     if reduced == spec.output:
         return result
     return expand_output(result, reduced, spec.output, spec.sizes)
+
+
+def _as_array(value: object) -> np.ndarray:
+    """numpy.einsum's return value as an array. A full contraction of object arrays returns
+    the Python object itself, which must stay one (``np.asarray(3)`` would make it int64)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value)
+    array = np.empty((), dtype=object)
+    array[()] = value
+    return array
 
 
 def expand_output(result: np.ndarray, labels: str, output: str, sizes: dict) -> np.ndarray:

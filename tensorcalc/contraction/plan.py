@@ -20,12 +20,22 @@ runs it and the axis order of its result:
 
 from __future__ import annotations
 
+import numbers
+import operator
 import threading
 from typing import Any, Sequence
 
 import numpy as np
-from .. import _core
-from ..errors import TensorcalcError
+
+try:
+    from .. import _core
+except ImportError as _err:  # a source checkout whose compiled core was never built
+    import os as _os
+    _ROOT = _os.path.dirname(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+    raise ImportError(
+        "the compiled core tensorcalc._core is not built: run `pip install -e .` (or "
+        f"`python setup.py build_ext --inplace`) in {_ROOT}") from _err
+from ..errors import PathError, TensorcalcError
 from .fallback import einsum_numpy
 from .paths import path_function, path_report, strategy_names
 from .subscripts import Spec
@@ -166,27 +176,62 @@ def _reduced_output(spec: Spec) -> str:
     return "".join(dict.fromkeys(lab for lab in spec.output if lab in carried))
 
 
-def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
-    """A contraction path in opt_einsum's format (pairs of positions in the shrinking list)."""
-    n = len(spec.inputs)
+def optimize_key(optimize: Any, n: int) -> Any:
+    """``optimize`` checked for ``n`` operands, in the form plans are cached under.
+
+    Everything :func:`find_path` would refuse is refused here, before any cache lookup, so a
+    value merely equal to an accepted one (``1.0 == True``) never finds that one's plan.
+    ``None`` becomes ``False``, an explicit path a tuple of tuples (``"einsum_path"`` dropped),
+    numpy's ``(strategy, memory_limit)`` a ``(name, int)`` pair. A callable is kept as is:
+    what it returns is checked when the plan is made.
+
+    >>> optimize_key(["einsum_path", (0, 2), (0, 1)], 3)
+    ((0, 2), (0, 1))
+    >>> optimize_key(("greedy", 1e6), 3)
+    ('greedy', 1000000)
+    """
+    if optimize is None or optimize is True or optimize is False:
+        return bool(optimize)
+    if isinstance(optimize, str):
+        _strategy(optimize)
+        return optimize
     if isinstance(optimize, (list, tuple)):
+        limited = _memory_limited(optimize)
+        if limited is not None:
+            _strategy(limited[0])
+            return limited
+        return tuple(_check_path(list(optimize), n))
+    if callable(optimize):
+        return optimize
+    raise TypeError(f"optimize must be a bool, a strategy name, (name, memory_limit), a path "
+                    f"or a callable, got {optimize!r}")
+
+
+def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
+    """A contraction path in opt_einsum's format (pairs of positions in the shrinking list).
+
+    ``optimize`` is a bool, a strategy name, numpy's ``(name, memory_limit)`` (no intermediate
+    larger than ``memory_limit`` elements), an explicit path (opt_einsum's list of tuples or
+    numpy's ``["einsum_path", ...]``) or a callable with opt_einsum's path-function signature.
+    """
+    n = len(spec.inputs)
+    memory_limit = None
+    limited = _memory_limited(optimize)
+    if limited is not None:
+        optimize, memory_limit = limited
+    elif isinstance(optimize, (list, tuple)):
         return _check_path(list(optimize), n)
     if optimize is False or optimize is None or optimize is True:
         # The core contracts pairwise; a left-to-right order could build intermediates that
         # numpy's single-loop optimize=False never makes, so False gets the cheap greedy order.
         fn = path_function("greedy")
+    elif isinstance(optimize, str):
+        fn = _strategy(optimize)
     elif callable(optimize):
         fn = optimize
-    elif isinstance(optimize, str):
-        try:
-            fn = path_function(optimize)
-        except KeyError:
-            raise TensorcalcError(
-                f"unknown optimize strategy {optimize!r}; use one of "
-                f"{strategy_names()} or an explicit path"
-            ) from None
     else:
-        raise TypeError(f"optimize must be a bool, a strategy name or a path, got {optimize!r}")
+        raise TypeError(f"optimize must be a bool, a strategy name, (name, memory_limit), a path "
+                        f"or a callable, got {optimize!r}")
     if n < 2:
         return [(0,)] if n == 1 else []
     if n == 2:
@@ -195,27 +240,63 @@ def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
     output = frozenset(_reduced_output(spec))
     # zero-size axes make every order free; some strategies (dp) fail on them
     size_dict = {lab: max(spec.sizes[lab], 1) for lab in set("".join(spec.inputs))}
-    return [tuple(int(i) for i in step) for step in fn(sets, output, size_dict, None)]
+    path = fn(sets, output, size_dict, memory_limit)
+    # a callable's path is checked like an explicit one (the built-in strategies' are right)
+    return _check_path(path, n, f"optimize={optimize!r} returned an invalid path: ")
 
 
-def _check_path(path: list, n: int) -> list[tuple[int, ...]]:
-    if path and path[0] == "einsum_path":
-        path = path[1:]
+def _strategy(name: str) -> Any:
+    try:
+        return path_function(name)
+    except KeyError:
+        raise TensorcalcError(
+            f"unknown optimize strategy {name!r}; use one of {strategy_names()} or an explicit path"
+        ) from None
+
+
+def _memory_limited(optimize: Any) -> tuple[str, int] | None:
+    """``(name, limit)`` for numpy's ``optimize=(strategy, memory_limit)``, else None."""
+    if not (isinstance(optimize, (list, tuple)) and len(optimize) == 2
+            and isinstance(optimize[0], str) and optimize[0] != "einsum_path"):
+        return None
+    name, limit = optimize
+    if not isinstance(limit, numbers.Real):
+        raise TypeError(f"optimize={optimize!r}: the memory limit (a number of elements) must be "
+                        f"a number, got {limit!r}")
+    try:
+        return name, int(limit)
+    except (OverflowError, ValueError):
+        raise TensorcalcError(f"optimize={optimize!r}: the memory limit must be finite") from None
+
+
+def _check_path(path: Any, n: int, where: str = "") -> list[tuple[int, ...]]:
+    """``path`` as a list of tuples, checked to contract ``n`` operands to one.
+
+    Errors are :class:`PathError` (a ``RuntimeError`` too, as numpy raises) naming the step;
+    ``where`` prefixes them (a callable's path says which callable).
+    """
+    try:
+        steps = list(path)
+    except TypeError:
+        raise PathError(f"{where}{path!r} is not a path (a list of tuples of positions)") from None
+    if steps and isinstance(steps[0], str) and steps[0] == "einsum_path":
+        steps = steps[1:]
     out = []
     count = n
-    for k, step in enumerate(path):
+    for k, step in enumerate(steps):
         try:
-            items = tuple(int(i) for i in step)
-        except (TypeError, ValueError):
-            raise TensorcalcError(f"path step {k} ({step!r}) is not a tuple of operand positions") from None
+            items = tuple(operator.index(i) for i in step)
+        except TypeError:
+            raise PathError(f"{where}path step {k} ({step!r}) is not a tuple of operand positions") from None
         if not items or len(set(items)) != len(items) or any(i < 0 or i >= count for i in items):
-            raise TensorcalcError(
-                f"path step {k} ({step!r}) must name distinct positions among the {count} operands left"
+            raise PathError(
+                f"{where}path step {k} ({step!r}) must name distinct positions among the {count} "
+                f"operands left"
             )
         count -= len(items) - 1
         out.append(items)
     if count != 1:
-        raise TensorcalcError(f"the path {path!r} leaves {count} operands instead of one")
+        raise PathError(f"{where}the path {path!r} leaves {count} operands instead of one")
     return out
 
 

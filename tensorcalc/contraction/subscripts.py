@@ -1,7 +1,7 @@
 """Parse einsum subscripts into one normal form.
 
 Everything numpy.einsum accepts (explicit and implicit output, ``...`` with broadcasting,
-repeated labels, scalars, whitespace, the interleaved operand/sublist form) plus the two
+repeated labels, scalars, spaces, the interleaved operand/sublist form) plus the two
 extensions of tensorcalc's extended einsum:
 
 * a repeated output label (``"i->ii"``) embeds the values on that diagonal;
@@ -122,16 +122,18 @@ def _split_term(term: str, where: str, column: int, full: str) -> list[str]:
 
 
 def _split_token_column(text: str, token: str) -> int:
-    """Column where ``token`` starts with whitespace inside it."""
+    """Column where ``token`` starts with spaces inside it."""
     for k, ch in enumerate(text):
         if ch == token[0] and text[k : k + len(token)] != token:
-            rest = "".join(text[k:].split())
+            rest = text[k:].replace(" ", "")
             if rest.startswith(token):
                 return k
     return 0
 
 
 def _point(text: str, column: int, message: str) -> str:
+    if not text.isprintable():  # a tab or newline would misplace the caret
+        return message
     return f"{message}\n  {text}\n  {' ' * column}^"
 
 
@@ -152,7 +154,9 @@ def parse(
     if not isinstance(subscripts, str):
         raise TypeError(f"subscripts must be a str, got {type(subscripts).__name__}")
     full = subscripts
-    text = "".join(subscripts.split())
+    # numpy allows spaces anywhere but inside '->' and '...'; any other whitespace (tab,
+    # newline) is an invalid label there, and here
+    text = subscripts.replace(" ", "")
     for token in ("->", "..."):
         if text.count(token) != subscripts.count(token):
             col = _split_token_column(subscripts, token)
@@ -306,7 +310,8 @@ def _as_dim(dim: Any, operand: int | None, axis: Any) -> int:
         where = f"label {axis!r}" if operand is None else f"operand {operand} axis {axis}"
         raise TypeError(f"size {dim!r} of {where} is not an int") from None
     if value < 0:
-        raise TensorcalcError(f"size {value} of operand {operand} axis {axis} is negative")
+        where = f"label {axis!r}" if operand is None else f"operand {operand} axis {axis}"
+        raise TensorcalcError(f"size {value} of {where} is negative")
     return value
 
 

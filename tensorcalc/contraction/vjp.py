@@ -37,7 +37,7 @@ def grad_subscripts(subscripts: str, wrt: int) -> str:
     """
     if not isinstance(subscripts, str):
         raise TypeError(f"subscripts must be a str, got {type(subscripts).__name__}")
-    text = "".join(subscripts.split())
+    text = subscripts.replace(" ", "")  # spaces only, as parse and numpy
     lhs, _, rhs = text.partition("->")
     terms = lhs.split(",")
     k = _check_wrt(wrt, len(terms), subscripts)
@@ -116,7 +116,7 @@ def _broadcast_sizes(subscripts: Any, grad_shape: tuple[int, ...]) -> dict[str, 
     """
     if not isinstance(subscripts, str):
         return None
-    lhs, arrow, rhs = "".join(subscripts.split()).partition("->")
+    lhs, arrow, rhs = subscripts.replace(" ", "").partition("->")
     if not arrow:
         return None
     head, _, tail = rhs.partition("...")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from ..errors import TensorcalcError
@@ -18,16 +19,66 @@ from .rules import vjp_rule
 
 
 
-def find_var(y: Expr, wrt: Any, order: list[Expr]) -> Var:
+def find_var(y: Expr, wrt: Any, order: list[Expr], allow_unused: bool = False) -> Var:
+    """The variable ``wrt`` (a :class:`Var` or a name) of the expression ``y`` (``order``:
+    its nodes).
+
+    A variable the expression does not contain, or a different variable with the same name
+    (another shape, or a symmetric twin), is an error unless ``allow_unused``: then the given
+    variable is returned, and its derivative is zero.
+    """
+    variables = list({n.uid: n for n in order if isinstance(n, Var)}.values())
     if isinstance(wrt, Var):
-        return wrt
+        if allow_unused or any(v.uid == wrt.uid for v in variables) or derived_from(order, wrt):
+            return wrt
+        twins = [v for v in variables if v.name == wrt.name]
+        if twins:
+            raise TensorcalcError(
+                f"cannot differentiate by {wrt.name!r} ({describe_var(wrt)}): the expression's "
+                f"{wrt.name!r} is a different variable ({describe_var(twins[0])}); pass the "
+                "variable the expression was built with, or allow_unused=True for zeros")
+        raise TensorcalcError(
+            f"the expression does not contain the variable {wrt.name!r} ({describe_var(wrt)}; "
+            f"its variables: {sorted({v.name for v in variables})}); pass allow_unused=True "
+            "for zeros of its shape")
     if isinstance(wrt, str):
-        for node in order:
-            if isinstance(node, Var) and node.name == wrt:
-                return node
-        names = sorted({n.name for n in order if isinstance(n, Var)})
+        found = [v for v in variables if v.name == wrt]
+        if len(found) > 1:
+            raise TensorcalcError(
+                f"the expression has {len(found)} different variables named {wrt!r} ("
+                + "; ".join(describe_var(v) for v in found) + "): pass the variable itself")
+        if found:
+            return found[0]
+        names = sorted({v.name for v in variables})
         raise TensorcalcError(f"the expression has no variable {wrt!r} (its variables: {names})")
     raise TypeError(f"wrt must be a variable or its name, got {type(wrt).__name__}")
+
+
+# A derivative is a function of the variables of what was differentiated, even when its
+# formula no longer shows them (the gradient of a linear function is constant): the result
+# of grad/jacobian remembers them, so differentiating it again by one of them is not an
+# unused variable. Keyed by the result node (weakly: the entry goes with the node).
+_SOURCES: "weakref.WeakKeyDictionary[Expr, frozenset[int]]" = weakref.WeakKeyDictionary()
+
+
+def remember_sources(result: Expr, order: list[Expr]) -> Expr:
+    """Record that ``result`` derives from the expression whose nodes are ``order``."""
+    uids = {n.uid for n in order if isinstance(n, Var)}
+    for node in order:
+        uids |= _SOURCES.get(node, frozenset())
+    _SOURCES[result] = frozenset(uids) | _SOURCES.get(result, frozenset())
+    return result
+
+
+def derived_from(order: list[Expr], v: Var) -> bool:
+    """Whether a node of ``order`` is a derivative of an expression holding ``v``."""
+    return any(v.uid in _SOURCES.get(node, ()) for node in order)
+
+
+def describe_var(v: Var) -> str:
+    """``shape (3, 'n')``, with ``symmetric`` when declared so (for messages)."""
+    shape = "(" + ", ".join(repr(d) for d in v.shape) + ("," if len(v.shape) == 1 else "") + ")"
+    return f"shape {shape}" + (", symmetric" if v.symmetric else "")
 
 
 def backprop(y: Expr, wrt: Var, seed: Expr) -> Expr:

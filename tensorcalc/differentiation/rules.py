@@ -26,9 +26,9 @@ from typing import Callable, Sequence
 from ..errors import TensorcalcError
 from ..ir import Add, Const, Einsum, Expr, WithDims, einsum, scale
 from ..labels import LETTERS
-from ..ops import ELEMENTWISE, POW, Func, Index, IndexAdjoint, LogSumExp, MatFunc, PowArray, Stack
+from ..ops import (ELEMENTWISE, POW, AxisFunc, Func, Index, IndexAdjoint, LogSumExp, MatFunc, PowArray,
+                   Stack)
 from ..ops import functions as builders
-from ..ops.functions import exp, expand
 
 Rule = Callable[[Expr, Expr], Sequence["Expr | None"]]
 
@@ -124,13 +124,46 @@ def _(node: MatFunc, g: Expr):
     return [einsum(f"...{b},{b}ji->...{b}ij", g, xinv)]  # d log|det X| = <X^-T, dX>
 
 
-@defvjp(LogSumExp)
-def _(node: LogSumExp, g: Expr):
+def _axis_labels(node: AxisFunc) -> tuple[str, str]:
+    """Labels of the argument's axes, and of those the function does not act on."""
+    full = LETTERS[: node.children[0].ndim]
+    return full, "".join(lab for ax, lab in enumerate(full) if ax not in node.axes)
+
+
+def _softmax_of(node: AxisFunc) -> AxisFunc:
+    return AxisFunc("softmax", node.children[0], node.axes)
+
+
+@defvjp(AxisFunc)
+def _(node: AxisFunc, g: Expr):
+    """The max-shifted forms: every derivative is written with ``softmax`` (never
+    ``exp(x - logsumexp x)`` or ``1 / softmax``), so it is finite wherever the value is.
+
+    * softmax ``s``: ``g s - s Σ_axes (g s)`` (the Jacobian ``diag(s) - s sᵀ``);
+    * log_softmax: ``g - softmax(x) Σ_axes g``;
+    * logsumexp: ``g softmax(x)``;
+    * norm2: ``g x / ‖x‖`` (``normalize``, 0 at ``x = 0``: a subgradient);
+    * normalize ``u``: ``(g - u <u, g>) / ‖x‖``.
+    """
     x = node.children[0]
-    full = LETTERS[: x.ndim]
-    kept = "".join(lab for ax, lab in enumerate(full) if ax not in node.axes)
-    soft = exp(x - expand(node, node.axes, x.shape))
-    return [einsum(f"...{kept},{full}->...{full}", g, soft)]
+    full, kept = _axis_labels(node)
+    if node.name == "softmax":
+        gs = hadamard(g, node)
+        total = einsum(f"...{full}->...{kept}", gs)
+        return [Add([gs, einsum(f"...{kept},{full}->...{full}", total, node)], [1.0, -1.0])]
+    if node.name == "log_softmax":
+        total = einsum(f"...{full}->...{kept}", g)
+        return [Add([g, einsum(f"...{kept},{full}->...{full}", total, _softmax_of(node))], [1.0, -1.0])]
+    if node.name == "logsumexp":
+        return [einsum(f"...{kept},{full}->...{full}", g, _softmax_of(node))]
+    if node.name == "norm2":
+        return [einsum(f"...,{full}->...{full}", g, AxisFunc("normalize", x, node.axes))]
+    if node.name == "normalize":
+        along = einsum(f"...{full},{full}->...", g, node)
+        tangent = Add([g, einsum(f"...,{full}->...{full}", along, node)], [1.0, -1.0])
+        norm = AxisFunc("norm2", x, node.axes)
+        return [einsum(f"...{full},->...{full}", tangent, builders.power(norm, -1.0))]
+    raise TensorcalcError(f"no derivative rule for {node.name}")
 
 
 @defvjp(Index)

@@ -1,8 +1,8 @@
-"""Layer 7, output: einsum text (:mod:`.text`), matrix and index notation (:mod:`.matrix`,
-:mod:`.index`) in Unicode or LaTeX (:mod:`.latex`), and generated numpy source
-(:mod:`.codegen`). Each printer is a registry by node type (``str_rule``, ``matrix_rule``,
-``index_rule``, ``code_rule``). This package installs ``str(expr)`` and the notebook's
-``_repr_latex_`` on expressions.
+"""Layer 6 (beside evaluation; neither imports the other), output: einsum text
+(:mod:`.text`), matrix and index notation (:mod:`.matrix`, :mod:`.index`) in Unicode or LaTeX
+(:mod:`.latex`), and generated numpy source (:mod:`.codegen`). Each printer is a registry by
+node type (``str_rule``, ``matrix_rule``, ``index_rule``, ``code_rule``). This package
+installs ``str(expr)`` and the notebook's ``_repr_latex_`` on expressions.
 """
 
 from ..ir import Expr

@@ -28,8 +28,9 @@ from ..contraction import contract_path
 from ..errors import TensorcalcError
 from ..ir import Add, Const, Einsum, Expr, Var, WithDims, walk
 from ..ir.registry import NodeRules
-from ..ops import (ELEMENTWISE, MATRIX, POW, Func, Index, IndexAdjoint, LogSumExp, MatFunc,
-                   PowArray, Stack)
+from ..ops import (AXIS, ELEMENTWISE, MATRIX, POW, AxisFunc, Func, Index, IndexAdjoint, LogSumExp,
+                   MatFunc, PowArray, Stack)
+from ..simplify import simplified
 from .format import number, sign_magnitude, signed_sum
 from .matrix import matrix_chain
 from .text import item_text
@@ -245,6 +246,19 @@ def _node_matfunc(node: Any, args: list[str], w: CodeWriter) -> str:
     return w.emit(MATRIX[node.name].code.format(args[0]))
 
 
+@code_rule.register(AxisFunc)
+def _node_axisfunc(node: Any, args: list[str], w: CodeWriter) -> str:
+    """The row's template, line by line (``{peak}``: the max-shift, emitted once)."""
+    axes = tuple(node.axes)
+    fields = {"x": args[0], "axis": repr(axes), "peak": "", "prev": ""}
+    template = AXIS[node.name].code
+    if "{peak}" in template:
+        fields["peak"] = w.emit(f"np.max({args[0]}.real, axis={axes!r}, keepdims=True)")
+    for line in template.split("\n"):
+        fields["prev"] = w.emit(line.format(**fields))
+    return fields["prev"]
+
+
 @code_rule.register(LogSumExp)
 def _node_logsumexp(node: Any, args: list[str], w: CodeWriter) -> str:
     axes = tuple(node.axes)
@@ -309,7 +323,7 @@ def to_numpy(expr: Expr, name: str = "f", sizes: dict[str, int] | None = None) -
         raise TypeError(f"to_numpy expects an expression, got {type(expr).__name__}")
     if not name.isidentifier() or keyword.iskeyword(name):
         raise TensorcalcError(f"function name {name!r} is not a Python identifier")
-    writer = CodeWriter(expr, dict(sizes or {}))
+    writer = CodeWriter(simplified(expr), dict(sizes or {}))
     result = writer.run()
     body = list(writer.lines)
     # Bind the named dimensions the body uses, from the first variable axis carrying each.

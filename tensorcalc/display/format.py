@@ -41,15 +41,17 @@ def leading_minus(node: Expr, text: str) -> bool:
 
 
 def sign_magnitude(value: Any) -> tuple[bool, Any]:
-    """``(negative, magnitude)`` of a coefficient; a complex one keeps its phase whole.
+    """``(negative, magnitude)`` of a coefficient; a complex one keeps its phase whole, its
+    sign pulled out when its first nonzero part is negative (``-2-3j`` is ``-(2+3j)``).
 
-    >>> sign_magnitude(-2.0), sign_magnitude(2j)
-    ((True, 2.0), (False, 2j))
+    >>> sign_magnitude(-2.0), sign_magnitude(2j), sign_magnitude(-2 - 3j)
+    ((True, 2.0), (False, 2j), (True, (2+3j)))
     """
     if isinstance(value, complex) or np.iscomplexobj(value):
         value = complex(value)
         if value.imag != 0:
-            return False, value
+            negative = value.real < 0 or value.real == 0 and value.imag < 0
+            return negative, -value if negative else value
         value = value.real
     return value < 0, abs(value)
 
@@ -83,11 +85,18 @@ def factor_dims(node: Einsum) -> tuple[list[str], list[str]]:
 
 
 def signed_sum(terms: Iterable[tuple[bool, str]]) -> str:
-    """Join ``(negative, text)`` terms into ``a - b + c`` (the first keeps a leading minus).
+    """Join ``(negative, text)`` terms into ``a - b + c``, a positive term first as a textbook
+    writes it (``s - y``, not ``-y + s``); when every term is negative the first keeps a
+    leading minus.
 
     >>> signed_sum([(True, "a"), (True, "b"), (False, "c")])
-    '-a - b + c'
+    'c - a - b'
+    >>> signed_sum([(True, "a"), (True, "b")])
+    '-a - b'
     """
+    terms = list(terms)
+    first = next((k for k, (negative, _) in enumerate(terms) if not negative), 0)
+    terms = [terms[first]] + terms[:first] + terms[first + 1:]
     out = ""
     for k, (negative, text) in enumerate(terms):
         if k == 0:
@@ -98,10 +107,11 @@ def signed_sum(terms: Iterable[tuple[bool, str]]) -> str:
 
 
 def is_leaf(node: Expr) -> bool:
-    """Short enough to repeat rather than name: variables, constants, ``x[0]``."""
+    """Short enough to repeat rather than name: variables, constants (broadcast numbers
+    too), ``x[0]``."""
     if isinstance(node, Index):
         return isinstance(node.children[0], Var)
-    return isinstance(node, (Var, Const))
+    return isinstance(node, (Var, Const)) or scalar_broadcast(node) is not None
 
 
 def shared_names(expr: Expr) -> tuple[list[Expr], dict[int, str]]:

@@ -16,9 +16,11 @@ from typing import Any, Sequence
 from ..ir import Add, Const, Einsum, Expr, Var, WithDims
 from ..ir.registry import NodeRules
 from ..labels import Labels
-from ..ops import Func, Index, LogSumExp, MatFunc
+from ..ops import AxisFunc, Func, Index, LogSumExp, MatFunc
 from .format import factor_dims, leading_minus, number, sign_magnitude, signed_sum
-from .matrix import MatrixPrinter, NotMatrix
+from .matrix import MatrixPrinter, NotMatrix, reading_order
+from .matrix import _fmt_axisfunc as _fmt_matrix_axisfunc
+from ..simplify import simplified
 from .render import LATEX, UNICODE, Renderer
 from .text import to_str
 
@@ -90,6 +92,9 @@ def _fmt_const(node: Const, labels: list[str], p: IndexPrinter) -> tuple[str, in
 
 @index_rule.register(Einsum)
 def _fmt_einsum(node: Einsum, labels: list[str], p: IndexPrinter) -> tuple[str, int]:
+    order = reading_order(node)
+    ops = [node.children[k] for k in order]
+    inputs = [node.inputs[k] for k in order]
     rename: dict[str, str] = {}
     deltas = []
     for lab, given in zip(node.output, labels):
@@ -98,12 +103,12 @@ def _fmt_einsum(node: Einsum, labels: list[str], p: IndexPrinter) -> tuple[str, 
         else:
             rename[lab] = given
     summed = []
-    for lab in "".join(node.inputs):
+    for lab in "".join(inputs):
         if lab not in rename:
             rename[lab] = p.fresh()
             summed.append(lab)
     counts: dict[str, int] = {}
-    for lab in "".join(node.inputs):
+    for lab in "".join(inputs):
         counts[lab] = counts.get(lab, 0) + 1
     explicit = [rename[l] for l in summed if counts[l] != 2]
     parts = []
@@ -117,7 +122,7 @@ def _fmt_einsum(node: Einsum, labels: list[str], p: IndexPrinter) -> tuple[str, 
     if explicit:
         parts.append(p.r.sum_over(explicit))
     parts.extend(deltas)
-    for op, ins in zip(node.children, node.inputs):
+    for op, ins in zip(ops, inputs):
         if isinstance(op, Const) and op.ndim == 0 and op.value.item() == 1 and parts:
             continue  # a factor 1 next to a delta or a coefficient
         parts.append(p.group(op, [rename[l] for l in ins], 1 if len(node.children) == 1 else 2))
@@ -164,6 +169,20 @@ def _fmt_matfunc(node: Any, labels: list[str], p: IndexPrinter) -> tuple[str, in
     return p.r.call(node.name, arg), 3
 
 
+@index_rule.register(AxisFunc)
+def _fmt_axisfunc(node: Any, labels: list[str], p: IndexPrinter) -> tuple[str, int]:
+    """``softmax(z)_i``, ``‖x‖``, ``(x/‖x‖)_i``: the argument in matrix form, the node's
+    labels on the result."""
+    inner = MatrixPrinter(p.r)
+    try:
+        text, prec = _fmt_matrix_axisfunc(node, inner)
+    except NotMatrix:
+        raise NotMatrix(f"{node.name} of a tensor expression") from None
+    if not labels:
+        return text, prec
+    return (p.r.paren(text) if node.name == "normalize" else text) + p.sub(labels), 3
+
+
 @index_rule.register(LogSumExp)
 def _fmt_logsumexp(node: Any, labels: list[str], p: IndexPrinter) -> tuple[str, int]:
     x = node.children[0]
@@ -194,6 +213,7 @@ def index_text(expr: Expr, latex: bool = False) -> str:
     >>> index_text(einsum("ii->i", var("X", ("n", "n"))), latex=True)
     'X_{ii}'
     """
+    expr = simplified(expr)
     printer = IndexPrinter(LATEX if latex else UNICODE)
     labels = [printer.fresh() for _ in range(expr.ndim)]
     try:

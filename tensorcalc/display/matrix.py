@@ -18,13 +18,14 @@ from typing import Any, Sequence
 
 from ..ir import Add, Const, Einsum, Expr, Var, WithDims
 from ..ir.registry import NodeRules
-from ..ops import Func, MatFunc
+from ..ops import AxisFunc, Func, MatFunc
 from .format import (factor_dims, is_identity, leading_minus, number, scalar_broadcast,
                      sign_magnitude, signed_sum)
 from .format import shared_names as _shared_names
+from ..simplify import simplified
 from .render import LATEX, UNICODE, Renderer
 
-__all__ = ["matrix_chain", "matrix_text", "matrix_rule", "MatrixPrinter", "NotMatrix"]
+__all__ = ["matrix_chain", "trace_chain", "reading_order", "matrix_text", "matrix_rule", "MatrixPrinter", "NotMatrix"]
 
 # The matrix-notation text of each node type: ``rule(node, printer) -> (text, precedence)``;
 # a rule raises NotMatrix where matrix notation cannot show the node.
@@ -74,7 +75,7 @@ def matrix_chain(inputs: Sequence[str], output: str) -> list[tuple[int, str]] | 
     return None if best is None else scalars + best[1]
 
 
-def _trace_chain(inputs: Sequence[str]) -> list[tuple[int, str]] | None:
+def trace_chain(inputs: Sequence[str]) -> list[tuple[int, str]] | None:
     """A full contraction that is the trace of a matrix product (``"ij,ji->"`` = tr(A B)).
 
     Cut the cycle at one label: its second occurrence becomes a fresh label, and the
@@ -155,8 +156,11 @@ class MatrixPrinter:
         if form == "T" and isinstance(node, MatFunc) and node.name == "inv" \
                 and node.uid not in self.names:
             return self.r.inv_T(self.wrap(node.children[0], 3))
-        if form in ("M", "col", "scalar"):
-            return self.wrap(node, 1)
+        if form == "scalar":  # (𝟏ᵀy) s: a scalar that is a product shows as one factor
+            return self.wrap(node, 2)
+        if form in ("M", "col"):
+            # an elementwise product is one operand of the chain: A (x ⊙ y)
+            return self.wrap(node, 2 if is_hadamard(node) and node.uid not in self.names else 1)
         if form in ("T", "row"):
             return self.r.T(self.wrap(node, 3))
         return self.r.diag(self.fmt(node)[0])
@@ -182,6 +186,8 @@ class MatrixPrinter:
                 if out[0] == lab:
                     return self.r.product([x, self.r.T(self.r.ones())]), 1
                 return self.r.product([self.r.ones(), self.r.T(x)]), 1
+            if len(lab) == 2 and lab[0] != lab[1] and out == lab[1]:
+                return self.r.sum_all(self.wrap(ops[0], 3)), 1  # column sums: 𝟏ᵀG
             if out == "" and len(set(lab)) == len(lab) and ops[0].ndim <= 2:
                 op = ops[0]
                 if isinstance(op, Func) and op.name == "pow" and op.param == 2 \
@@ -196,28 +202,114 @@ class MatrixPrinter:
             parts = [self.operand(op, "M" if l == out else "T") for op, l in zip(ops, ins)]
             # scalars multiply by juxtaposition; arrays of one shape elementwise (⊙)
             return (self.r.times.join(parts) if out else self.r.product(parts)), 1
+        scalars = self.scalar_factors(node)
+        if scalars is not None:
+            return scalars
+        grouped = group_vectors(node)
+        if grouped is not None:
+            return self.einsum_core(grouped)
         chain = matrix_chain(ins, out)
         if chain is None and out == "":
-            cyclic = _trace_chain(ins)
+            cyclic = trace_chain(ins)
             if cyclic is not None:
                 return self.r.trace(self.render_chain(ops, cyclic)), 3
         if chain is None:
             raise NotMatrix(node.spec)
         return self.render_chain(ops, chain), 1
 
+    def scalar_factors(self, node: Einsum) -> tuple[str, int] | None:
+        """An einsum whose operands fall into groups sharing no label, some of them summed
+        to a scalar (``Σ_j y_j s_i``), as those scalars times the rest: ``(𝟏ᵀy) s``."""
+        parts = components(node)
+        labels_of = [set("".join(node.inputs[k] for k in part)) for part in parts]
+        if len(parts) < 2 or not any(labels and not labels & set(node.output) for labels in labels_of):
+            return None
+        texts, rest = [], []
+        for part in parts:
+            labels = set("".join(node.inputs[k] for k in part))
+            if labels & set(node.output) or not labels:
+                rest.extend(part)
+                continue
+            scalar = Einsum([node.inputs[k] for k in part], "", [node.children[k] for k in part],
+                            node.sizes)
+            text, prec = self.fmt(scalar)
+            texts.append(text if prec >= 3 else self.r.paren(text))
+        if rest:
+            rest.sort()
+            body = Einsum([node.inputs[k] for k in rest], node.output, [node.children[k] for k in rest],
+                          node.sizes)
+            texts.append(self.wrap(body, 1))
+        return self.r.product(texts), 1
+
     def render_chain(self, ops: Sequence[Expr], chain: list[tuple[int, str]]) -> str:
         parts: list[str] = []
-        run: list[str] = []  # consecutive diagonals merge: diag(a) diag(b) = diag(a ⊙ b)
+        run: list[Expr] = []  # consecutive diagonals merge: diag(a) diag(b) = diag(a ⊙ b)
         for k, form in chain + [(-1, "end")]:
             if form == "diag":
-                run.append(self.wrap(ops[k], 2) if len(chain) > 1 else self.fmt(ops[k])[0])
+                run.append(ops[k])
                 continue
             if run:
-                parts.append(self.r.diag(self.r.times.join(run)))
+                texts = [self.fmt(run[0])[0]] if len(run) == 1 else [self.wrap(n, 2) for n in run]
+                parts.append(self.r.diag(self.r.times.join(texts)))
                 run = []
             if form != "end":
                 parts.append(self.operand(ops[k], form))
         return self.r.product(parts)
+
+
+def reading_order(node: Einsum) -> list[int]:
+    """The operands of ``node`` in the order a textbook writes them: along the matrix chain
+    when the product is one (``b_i A_ij x_j``, ``A_ki b_k A_kj``), else as they are."""
+    chain = matrix_chain(node.inputs, node.output)
+    if chain is None and not node.output:
+        chain = trace_chain(node.inputs)
+    if chain is None or len(chain) != len(node.inputs):
+        return list(range(len(node.inputs)))
+    return [k for k, _ in chain]
+
+
+def is_hadamard(node: Expr) -> bool:
+    """True when ``node`` prints as an elementwise product ``a ⊙ b`` (operands of one shape)."""
+    return isinstance(node, Einsum) and len(node.children) > 1 and node.output != "" \
+        and len(set(node.output)) == len(node.output) and all(l == node.output for l in node.inputs)
+
+
+def components(node: Einsum) -> list[list[int]]:
+    """The operand positions of ``node`` in groups joined by shared labels (operands without
+    labels each alone)."""
+    parent = list(range(len(node.inputs)))
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    owner: dict[str, int] = {}
+    for k, labels in enumerate(node.inputs):
+        for lab in labels:
+            if lab in owner:
+                parent[find(k)] = find(owner[lab])
+            else:
+                owner[lab] = k
+    groups: dict[int, list[int]] = {}
+    for k in range(len(node.inputs)):
+        groups.setdefault(find(k), []).append(k)
+    return list(groups.values())
+
+
+def group_vectors(node: Einsum) -> Einsum | None:
+    """``node`` with the vectors that share their label with a matrix operand multiplied
+    into one operand (``"j,ji,j->i"`` is ``Xᵀ (y ⊙ s)``, ``"k,ki,kj,k->ij"`` is
+    ``Xᵀ diag(a ⊙ b) X``), or None when no two such vectors share a label."""
+    for lab in dict.fromkeys("".join(node.inputs)):
+        vectors = [k for k, labels in enumerate(node.inputs) if labels == lab]
+        if len(vectors) < 2 or not any(len(labels) == 2 and lab in labels for labels in node.inputs):
+            continue
+        product = Einsum([lab] * len(vectors), lab, [node.children[k] for k in vectors], node.sizes)
+        rest = [k for k in range(len(node.inputs)) if k not in vectors]
+        return Einsum([node.inputs[k] for k in rest] + [lab], node.output,
+                      [node.children[k] for k in rest] + [product], node.sizes)
+    return None
 
 
 @matrix_rule.register(Var)
@@ -295,6 +387,20 @@ def _fmt_matfunc(node: Any, p: MatrixPrinter) -> tuple[str, int]:
     return p.r.call(node.name, p.fmt(x)[0]), 3
 
 
+@matrix_rule.register(AxisFunc)
+def _fmt_axisfunc(node: Any, p: MatrixPrinter) -> tuple[str, int]:
+    """``softmax(z)`` and ``log_softmax(z)`` of a vector (or along the rows of a matrix),
+    ``logsumexp(z)`` over every entry, ``‖x‖`` and ``x/‖x‖``."""
+    x = node.children[0]
+    if node.name in ("softmax", "log_softmax") and tuple(node.axes) != (x.ndim - 1,):
+        raise NotMatrix(f"{node.name} along axes {node.axes}")
+    if node.name == "logsumexp" and not node.all_axes:
+        raise NotMatrix("logsumexp along some axes")
+    if node.name == "normalize":
+        return p.r.call(node.name, p.wrap(x, 2)), 1
+    return p.r.call(node.name, p.fmt(x)[0]), 3
+
+
 def matrix_text(expr: Expr, unicode: bool = True, shared_names: bool = False) -> str | None:
     """``expr`` in matrix notation (plain Unicode by default, else LaTeX), or ``None``.
 
@@ -306,6 +412,7 @@ def matrix_text(expr: Expr, unicode: bool = True, shared_names: bool = False) ->
     >>> matrix_text(einsum("ij,jk->ik", A, B) * 2)
     '2 A B'
     """
+    expr = simplified(expr)
     names = _shared_names(expr)[1] if shared_names else {}
     try:
         return MatrixPrinter(UNICODE if unicode else LATEX, names).fmt(expr)[0]

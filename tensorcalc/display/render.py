@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..ir import Var
-from ..ops import ELEMENTWISE, MATRIX
+from ..ops import AXIS, ELEMENTWISE, MATRIX
 from .format import number
 
 # ----------------------------------------------------------------------------- renderers
@@ -38,7 +38,11 @@ class Renderer:
         return rf"\operatorname{{diag}}({text})"
 
     def call(self, name: str, text: str) -> str:
-        row = ELEMENTWISE.get(name) or MATRIX.get(name)
+        row = ELEMENTWISE.get(name) or MATRIX.get(name) or AXIS.get(name)
+        if name == "norm2":
+            return self.norm(text)
+        if name == "normalize":
+            return rf"\frac{{{text}}}{{{self.norm(text)}}}"
         if name == "sqrt":
             return rf"\sqrt{{{text}}}"
         if name == "abs":
@@ -65,6 +69,9 @@ class Renderer:
 
     def norm2(self, text: str, ndim: int) -> str:
         return rf"\left\lVert {text} \right\rVert{'_F' if ndim == 2 else ''}^2"
+
+    def norm(self, text: str) -> str:
+        return rf"\left\lVert {text} \right\rVert"
 
     def sum_all(self, text: str) -> str:
         return rf"\mathbf{{1}}^\top {text}"
@@ -119,7 +126,11 @@ class UnicodeRenderer(Renderer):
         return f"diag({text})"
 
     def call(self, name: str, text: str) -> str:
-        row = ELEMENTWISE.get(name)
+        if name == "norm2":
+            return self.norm(text)
+        if name == "normalize":
+            return f"{text}/{self.norm(text)}" if _atomic(text) else f"({text})/{self.norm(text)}"
+        row = ELEMENTWISE.get(name) or AXIS.get(name)
         return f"{row.unicode if row is not None and row.unicode else name}({text})"
 
     def power(self, base: str, p: str) -> str:
@@ -135,8 +146,11 @@ class UnicodeRenderer(Renderer):
     def norm2(self, text: str, ndim: int) -> str:
         return f"‖{text}‖{'_F' if ndim == 2 else ''}²"
 
+    def norm(self, text: str) -> str:
+        return f"‖{text}‖"
+
     def sum_all(self, text: str) -> str:
-        return f"sum({text})"
+        return f"{self.ones()}ᵀ{text}"
 
     def scale(self, coeff: str, text: str) -> str:
         return f"{coeff} {text}"

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from ..ir import Add, Const, Einsum, Expr, Var, WithDims
 from ..ir.registry import NodeRules
-from ..ops import Func, Index, LogSumExp, MatFunc, PowArray, Stack
+from ..ops import AxisFunc, Func, Index, LogSumExp, MatFunc, PowArray, Stack
+from ..simplify import simplified
 from .format import (display_spec, factor_dims, is_identity, number, scalar_broadcast,
                      shared_names, sign_magnitude, signed_sum)
 
@@ -38,6 +39,7 @@ def to_str(expr: Expr) -> str:
     where
       t1 = einsum("ij,j->i", A, x) - b
     """
+    expr = simplified(expr)
     shared, names = shared_names(expr)
     lines = [StrPrinter(names).text(expr, top=True)]
     if shared:
@@ -163,6 +165,20 @@ def _fmt_powarray(node: Any, p: StrPrinter) -> tuple[str, int]:
 @str_rule.register(MatFunc)
 def _fmt_matfunc(node: Any, p: StrPrinter) -> tuple[str, int]:
     return f"{node.name}({p.text(node.children[0])})", 3
+
+
+@str_rule.register(AxisFunc)
+def _fmt_axisfunc(node: Any, p: StrPrinter) -> tuple[str, int]:
+    """``softmax(z)`` along the last axis (the builder's default), ``norm2(x)`` and
+    ``normalize(x)`` over every axis, ``..., axis=(0,)`` otherwise; ``normalize(x)`` is
+    written ``x / norm2(x)``."""
+    x = node.children[0]
+    if node.name == "normalize":
+        return f"{p.wrap(x, 2)} / norm2({p.text(x)})", 1
+    default = (x.ndim - 1,) if node.name in ("softmax", "log_softmax") and x.ndim else tuple(range(x.ndim))
+    if tuple(node.axes) == default:
+        return f"{node.name}({p.text(x)})", 3
+    return f"{node.name}({p.text(x)}, axis={tuple(node.axes)})", 3
 
 
 @str_rule.register(LogSumExp)

@@ -15,6 +15,12 @@ the work; two private pieces are needed besides:
 * ``einops.parsing.ParsedExpression`` / ``AnonymousAxis`` / ``_ellipsis``: einops' parser of
   one side of a pattern, used to rewrite the space-to-depth shorthand of
   :mod:`tensorcalc.einops_ext.rearrange` into named axes.
+* ``einops.einops._compactify_pattern_for_einsum``: the translation of ``einops.einsum``'s
+  pattern (``"batch d, d out -> batch out"``) into numpy subscripts, so that
+  ``tc.einsum(x, w, pattern)`` accepts and rejects exactly what ``einops.einsum`` does
+  (:func:`einsum_subscripts`).
+* ``einops.packing.analyze_pattern``: the position of ``*`` in a pack/unpack pattern, with
+  einops' checks (:func:`pack_axes`); public in name but not exported by einops.
 
 Everything else in tensorcalc sees plain Python data (:func:`parse_side`) or einops' public
 API. ``tests/test_einops_adapter.py`` imports each name of :data:`PRIVATE_NAMES` and checks the
@@ -31,6 +37,8 @@ from typing import Any, Callable, Mapping, Union
 
 from einops import EinopsError
 from einops._backends import AbstractBackend
+from einops.einops import _compactify_pattern_for_einsum
+from einops.packing import analyze_pattern
 from einops.parsing import AnonymousAxis, ParsedExpression, _ellipsis
 
 #: (module, name) of every private einops name used here; the adapter test imports each one.
@@ -39,6 +47,8 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("einops.parsing", "ParsedExpression"),
     ("einops.parsing", "AnonymousAxis"),
     ("einops.parsing", "_ellipsis"),
+    ("einops.einops", "_compactify_pattern_for_einsum"),
+    ("einops.packing", "analyze_pattern"),
 )
 
 #: Backend methods einops 0.8 calls for rearrange/reduce/repeat/einsum/pack, with the parameter
@@ -63,7 +73,7 @@ ELLIPSIS = "..."
 Group = Union[str, tuple[Union[str, int], ...]]
 
 __all__ = ["BACKEND_METHODS", "ELLIPSIS", "EinopsError", "PRIVATE_NAMES", "define_backend",
-           "parse_side"]
+           "einsum_subscripts", "pack_axes", "parse_side"]
 
 
 def _axis(item: Any) -> str | int:
@@ -84,6 +94,33 @@ def parse_side(text: str) -> list[Group]:
     parsed = ParsedExpression(text)
     return [ELLIPSIS if group == _ellipsis else tuple(_axis(a) for a in group)
             for group in parsed.composition]
+
+
+def einsum_subscripts(pattern: str) -> str:
+    """``einops.einsum``'s pattern as numpy einsum subscripts, translated by einops itself.
+
+    Axis names map to letters in order of first appearance. Raises what ``einops.einsum``
+    raises: ``EinopsError`` (bad axis name, unknown output axis), ``NotImplementedError``
+    (``()``, compositions, anonymous axes), ``ValueError`` (no ``->``), ``RuntimeError``
+    (more than 52 axes).
+
+    >>> einsum_subscripts("batch d, d out -> batch out")
+    'ab,bc->ac'
+    >>> einsum_subscripts("... i, i ->...")
+    '...a,a->...'
+    """
+    return _compactify_pattern_for_einsum(pattern)
+
+
+def pack_axes(pattern: str, opname: str) -> tuple[int, int, int]:
+    """``(axes before *, axes after *, minimum rank)`` of a pack/unpack pattern, by einops.
+
+    Raises ``EinopsError`` as ``einops.pack``/``unpack`` would (no ``*``, two ``*``, ``...``).
+
+    >>> pack_axes("i j * k", "pack")
+    (2, 1, 3)
+    """
+    return analyze_pattern(pattern, opname)
 
 
 def define_backend(framework_name: str, is_tensor: Callable[[Any], bool],

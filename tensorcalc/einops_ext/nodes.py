@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..differentiation import defvjp
+from ..differentiation import defjvp, defvjp
 from ..display.codegen import CodeWriter, code_rule
 from ..display.text import StrPrinter, shape_text, str_rule
 from ..errors import TensorcalcError
@@ -46,8 +46,10 @@ class SymbolicSize:
     Named dimensions of expressions are ``str``; einops would multiply strings by ints
     (``2 * "n" == "nn"``), so they are wrapped in this class before einops sees them.
 
+    Its repr is the size as written (``'n'``, ``2*n``): einops quotes it in its messages.
+
     >>> (SymbolicSize.of("n") * 6) // 3
-    SymbolicSize(2, ('n',))
+    2*n
     """
 
     __slots__ = ("coeff", "names")
@@ -98,7 +100,8 @@ class SymbolicSize:
         return hash((self.coeff, self.names))
 
     def __repr__(self) -> str:
-        return f"SymbolicSize({self.coeff}, {self.names})"
+        text = str(self)
+        return repr(text) if self.coeff == 1 and len(self.names) == 1 else text
 
     def __str__(self) -> str:
         return "*".join(([str(self.coeff)] if self.coeff != 1 else []) + list(self.names))
@@ -334,9 +337,15 @@ def _add_axes(x: Expr, n_axes: int, pos2len: dict) -> Expr:
 
 def _concat(tensors: list, axis: int) -> Expr:
     """``numpy.concatenate`` (used by ``einops.pack``): a sum of zero-padded embeddings."""
+    if len(tensors) == 1:
+        return tensors[0]  # nothing to join: the axis may have a named size
     lengths = [t.shape[axis] for t in tensors]
     if any(isinstance(n, str) for n in lengths):
-        raise EinopsError(f"cannot concatenate expressions along named dimensions {lengths}")
+        total = " + ".join(str(n) for n in lengths)
+        raise EinopsError(
+            f"cannot concatenate expressions along named dimensions {lengths}: the joined "
+            f"axis would have size {total}, and a dimension of an expression is an int or "
+            "one name; pack along axes of int size, or keep the named dimension outside '*'")
     full = list(tensors[0].shape)
     full[axis] = sum(lengths)
     pieces, start = [], 0
@@ -411,6 +420,47 @@ def _vjp_prod_except(node: ProdExcept, g: Expr) -> list[Expr]:
     spread = _expr_einsum(f"{lead}{kept}->{lead}{labels}", slice_sum, sizes=sizes)
     return [_expr_einsum(f"...{labels},{labels}->...{labels}", spread - weighted,
                          _functions.power(x, -1.0))]
+
+
+# Forward mode: the tangent ``t`` of the input has leading axes (a batch of directions) in
+# front, as the cotangents above do.
+
+@defjvp(Reshape)
+def _jvp_reshape(node: Reshape, ts: list) -> Expr:
+    t = ts[0]
+    return reshape(t, t.shape[: t.ndim - node.children[0].ndim] + node.shape)
+
+
+@defjvp(ReduceExtremum)
+def _jvp_extremum(node: ReduceExtremum, ts: list) -> Expr:
+    labels, kept = _kept_labels(node)  # ties share the tangent equally, as in the VJP
+    mask = ExtremumMask(node.children[0], node.kind, node.axes)
+    return _expr_einsum(f"{labels},...{labels}->...{kept}", mask, ts[0])
+
+
+@defjvp(ExtremumMask)
+def _jvp_mask(node: ExtremumMask, ts: list) -> None:
+    return None  # piecewise constant
+
+
+@defjvp(ReduceProd)
+def _jvp_prod(node: ReduceProd, ts: list) -> Expr:
+    labels, kept = _kept_labels(node)
+    others = ProdExcept(node.children[0], node.axes)
+    return _expr_einsum(f"{labels},...{labels}->...{kept}", others, ts[0])
+
+
+@defjvp(ProdExcept)
+def _jvp_prod_except(node: ProdExcept, ts: list) -> Expr:
+    # d others_i = others_i (sum over the slice of t_j / x_j - t_i / x_i)
+    x, t = node.children[0], ts[0]
+    labels, kept = _kept_labels(node)
+    ratio = _expr_einsum(f"...{labels},{labels}->...{labels}", t, _functions.power(x, -1.0))
+    lead = LETTERS[len(LETTERS) - (t.ndim - x.ndim):]  # the leading axes, if any
+    sizes = dict(zip(lead + labels, t.shape))
+    slice_sum = _expr_einsum(f"{lead}{labels}->{lead}{kept}", ratio)
+    spread = _expr_einsum(f"{lead}{kept}->{lead}{labels}", slice_sum, sizes=sizes)
+    return _expr_einsum(f"...{labels},{labels}->...{labels}", spread - ratio, node)
 
 
 # --------------------------------------------------------------------------------------

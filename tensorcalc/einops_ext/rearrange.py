@@ -5,12 +5,16 @@ The pattern language is einops' own: compositions ``(h w)``, decompositions size
 of ``reduce``, new on the right of ``repeat``). einops parses and validates every pattern, so
 results and messages are exactly einops'; errors are re-raised as :class:`RearrangeError`
 (a :class:`~tensorcalc.errors.TensorcalcError`, hence a ``ValueError``) with einops' text,
-which quotes the pattern, the input shape and the keyword sizes.
+which quotes the pattern, the input shape and the keyword sizes. :class:`RearrangeError` is also
+an ``einops.EinopsError``, so code written against einops catches it unchanged.
+
+The signatures are einops': ``reduce(x, pattern, reduction, **axes_lengths)`` (``reduction``
+may be passed by keyword), a list or tuple of tensors is stacked along a new first axis.
 
 * On numpy arrays (and array-likes, converted with ``numpy.asarray``) the call is delegated
   to einops' numpy backend.
 * On expressions (:class:`~tensorcalc.ir.Expr`) einops drives tensorcalc's own backend
-  (see :mod:`tensorcalc._einops_adapter`): einops parses, validates and computes the shape
+  (see :mod:`tensorcalc.einops_ext.adapter`): einops parses, validates and computes the shape
   arithmetic, and each step it asks for becomes a differentiable IR node:
 
   - a pure **permutation** becomes an :class:`~tensorcalc.ir.Einsum` with permuted labels,
@@ -33,11 +37,16 @@ which quotes the pattern, the input shape and the keyword sizes.
   - **prod** becomes :class:`ReduceProd`, with gradient ``G`` times the product of the
     *other* elements (:class:`ProdExcept`, exclusive cumulative products): exact where ``x``
     has zeros. Second derivatives divide by ``x``: ``nan`` where an element is exactly zero.
+  - a **callable** reduction ``f(x, axes)`` (einops' form) receives the expression and the
+    tuple of axes to reduce; built from tensorcalc functions (``tc.logsumexp(x, axis=axes)``,
+    ``tc.sum``, ``tc.mean``, ...) it is differentiable like any expression. It must return an
+    expression shaped like ``x`` without ``axes``; anything else is a :class:`ReductionError`.
 
   einops' other functions work on expressions too, through the same backend:
   ``einops.einsum`` (an einsum node) and ``einops.pack``/``unpack`` (concatenation is a sum
   of zero-padded embeddings, :class:`~tensorcalc.ops.IndexAdjoint`; slicing is
-  indexing), along axes of int size.
+  indexing), along axes of int size; :mod:`tensorcalc.einops_ext.functions` wraps them
+  (``tc.pack``, ``tc.unpack``, ``tc.parse_shape``, ``tc.einsum`` with the pattern last).
 
   A reduction of a transposed operand reduces the operand itself (einops moves reduced
   axes last first), so max-pooling patterns cost no transpose copy. Named dimensions may
@@ -74,22 +83,27 @@ import functools
 import numbers
 from typing import Any, Callable, Union
 
-import einops
 import numpy as np
+from einops import rearrange as einops_rearrange, reduce as einops_reduce, repeat as einops_repeat
 
 from ..errors import TensorcalcError
-from ..ir import Expr
+from ..ir import Expr, as_expr
 from .adapter import ELLIPSIS, EinopsError, Group, parse_side
 from .nodes import (EXPR_REDUCTIONS, ExprBackend, ExtremumMask, ProdExcept,  # noqa: F401  (re-exported)
                            ReduceExtremum, ReduceProd, Reshape, SymbolicSize, reshape)
 
-__all__ = ["RearrangeError", "expand_anonymous_folds", "rearrange", "reduce", "repeat", "reshape"]
+__all__ = ["RearrangeError", "ReductionDtypeError", "ReductionError", "expand_anonymous_folds",
+           "rearrange", "reduce", "repeat", "reshape", "stack_input"]
 
 Reduction = Union[str, Callable[[np.ndarray, tuple], np.ndarray]]
 
 
-class RearrangeError(TensorcalcError):
+class RearrangeError(TensorcalcError, EinopsError):
     """A pattern that does not fit the input: einops' message, quoting pattern, shape, sizes.
+
+    Both a :class:`~tensorcalc.errors.TensorcalcError` (a ``ValueError``) and an
+    ``einops.EinopsError`` (a ``RuntimeError``): ``except einops.EinopsError`` keeps working
+    when ``einops.rearrange`` is replaced by ``tc.rearrange``.
 
     >>> import numpy as np
     >>> from tensorcalc.einops_ext.rearrange import RearrangeError, rearrange
@@ -100,6 +114,26 @@ class RearrangeError(TensorcalcError):
     Error while processing rearrange-reduction pattern "a b -> a c".
      Input tensor shape: (2, 3). Additional info: {}.
      Identifiers only on one side of expression (should be on both): {...}
+    >>> issubclass(RearrangeError, EinopsError)
+    True
+    """
+
+
+class RearrangeNotImplementedError(RearrangeError, NotImplementedError):
+    """What einops raises as ``NotImplementedError`` (``einsum`` patterns with ``()``,
+    compositions or anonymous axes), still a :class:`RearrangeError`."""
+
+
+class ReductionDtypeError(TypeError, NotImplementedError):
+    """A reduction einops refuses for the input's dtype (``"mean"`` of integers): a
+    ``TypeError``, and the ``NotImplementedError`` einops raises there."""
+
+
+class ReductionError(TensorcalcError, TypeError):
+    """A reduction that expressions cannot take: not one of :data:`EXPR_REDUCTIONS`, or a
+    callable that does not build an expression of the reduced shape.
+
+    A :class:`~tensorcalc.errors.TensorcalcError` and a ``TypeError`` (a wrong argument).
     """
 
 
@@ -121,14 +155,17 @@ def rearrange(x: Any, pattern: str, /, **sizes: Any) -> Any:
     named, folded = _expand_cached(pattern)
     if folded:
         sizes = _with_fold_sizes(pattern, sizes, dict(folded))
-    return _run(einops.rearrange, x, named, pattern, (), sizes)
+    return _run(einops_rearrange, x, named, pattern, (), sizes)
 
 
-def reduce(x: Any, pattern: str, op: Reduction, /, **sizes: Any) -> Any:
+def reduce(x: Any, pattern: str, /, reduction: Reduction, **sizes: Any) -> Any:
     """Rearrange and reduce the axes missing on the right, exactly as ``einops.reduce``.
 
-    ``op`` is one of ``"sum"``, ``"mean"``, ``"max"``, ``"min"``, ``"prod"`` (and, on arrays
-    only, ``"any"``, ``"all"`` or a callable ``f(array, axes)`` as einops allows).
+    ``reduction`` (positional or keyword, as in einops) is one of ``"sum"``, ``"mean"``,
+    ``"max"``, ``"min"``, ``"prod"``, or a callable ``f(tensor, axes)`` that reduces ``tensor``
+    over the tuple ``axes``; arrays also take ``"any"`` and ``"all"``. On expressions the
+    callable receives the expression and must build the result from tensorcalc functions,
+    e.g. ``lambda x, axes: tc.logsumexp(x, axis=axes)``.
 
     >>> import numpy as np
     >>> from tensorcalc.einops_ext.rearrange import reduce
@@ -136,11 +173,14 @@ def reduce(x: Any, pattern: str, op: Reduction, /, **sizes: Any) -> Any:
     array([ 3., 12.])
     >>> reduce(np.arange(8.0), "(a 2) -> a", "max")   # an anonymous axis is reduced
     array([1., 3., 5., 7.])
+    >>> reduce(np.arange(6.0).reshape(2, 3), "a b -> b", reduction=lambda t, axes: t.sum(axes))
+    array([3., 5., 7.])
     """
     _check_pattern(pattern)
-    if not (isinstance(op, str) or callable(op)):
-        raise TypeError(f"reduce: op must be a reduction name or a callable, got {op!r}")
-    return _run(einops.reduce, x, pattern, pattern, (op,), sizes)
+    if not (isinstance(reduction, str) or callable(reduction)):
+        raise TypeError(f"reduce: the reduction op must be a reduction name or a callable "
+                        f"f(tensor, axes), got {reduction!r}")
+    return _run(einops_reduce, x, pattern, pattern, (reduction,), sizes)
 
 
 def repeat(x: Any, pattern: str, /, **sizes: Any) -> Any:
@@ -158,7 +198,7 @@ def repeat(x: Any, pattern: str, /, **sizes: Any) -> Any:
     array([1, 2, 1, 2])
     """
     _check_pattern(pattern)
-    return _run(einops.repeat, x, pattern, pattern, (), sizes)
+    return _run(einops_repeat, x, pattern, pattern, (), sizes)
 
 
 def _with_fold_sizes(pattern: str, sizes: dict[str, Any], folded: dict[str, int]) -> dict:
@@ -181,12 +221,11 @@ def _run(function: Callable[..., Any], x: Any, pattern: str, original: str,
         if sizes:
             _checked_sizes(sizes, symbolic=False)
     else:
-        tensor = _as_tensor(x)
+        tensor = stack_input(x)
         symbolic = not isinstance(tensor, np.ndarray)
         sizes = _checked_sizes(sizes, symbolic)
-        if symbolic and extra and extra[0] not in EXPR_REDUCTIONS:
-            raise TypeError(f"reduce on expressions: op must be one of {EXPR_REDUCTIONS}, "
-                            f"got {extra[0]!r}")
+        if symbolic and extra:
+            extra = (_expression_reduction(extra[0]),)
     try:
         return function(tensor, pattern, *extra, **sizes)
     except EinopsError as err:
@@ -194,9 +233,11 @@ def _run(function: Callable[..., Any], x: Any, pattern: str, original: str,
         if pattern != original:
             message = f"{message}\n (pattern {original!r} was rewritten to {pattern!r})"
         raise RearrangeError(message) from None
+    except ReductionError:
+        raise
     except NotImplementedError as err:
         # einops refuses "mean" of an integer array: a dtype (argument type) problem
-        raise TypeError(f"{err}; pattern {original!r}, input dtype "
+        raise ReductionDtypeError(f"{err}; pattern {original!r}, input dtype "
                         f"{getattr(tensor, 'dtype', '?')}: cast to float first") from None
     except ValueError:
         if original.count("->") == 1:
@@ -220,20 +261,88 @@ def _checked_sizes(sizes: dict[str, Any], symbolic: bool) -> dict[str, Any]:
     return sizes
 
 
+def _expression_reduction(reduction: Reduction) -> Reduction:
+    """The reduction einops gets for an expression: a name of :data:`EXPR_REDUCTIONS`, or
+    the user's callable wrapped to check that it builds an expression of the reduced shape."""
+    if isinstance(reduction, str):
+        if reduction not in EXPR_REDUCTIONS:
+            raise ReductionError(
+                f"reduce on expressions: the reduction op must be one of {EXPR_REDUCTIONS} or a "
+                f"callable f(expr, axes) built from tensorcalc functions, got {reduction!r}")
+        return reduction
+    try:
+        return _checked_callable(reduction)
+    except TypeError:  # an unhashable callable: wrap it anew
+        return _checked_callable.__wrapped__(reduction)
+
+
+@functools.lru_cache(64)  # one wrapper per callable: einops caches its recipes by reduction
+def _checked_callable(function: Callable[..., Any]) -> Callable[[Expr, tuple], Expr]:
+    def reduction(tensor: Expr, axes: tuple) -> Expr:
+        want = tuple(d for ax, d in enumerate(tensor.shape) if ax not in axes)
+        advice = (f"on expressions the reduction op must be one of {EXPR_REDUCTIONS} or a "
+                  f"callable f(expr, axes) that builds, from tensorcalc functions (e.g. "
+                  f"lambda x, axes: tc.logsumexp(x, axis=axes)), an expression of shape {want} "
+                  f"(the expression it receives, of shape {tensor.shape}, without axes {axes})")
+        try:
+            out = function(tensor, axes)
+        except (TypeError, AttributeError) as err:  # e.g. a numpy function given an Expr
+            raise ReductionError(f"reduce: the callable {_name(function)} failed on an "
+                                 f"expression ({err}); {advice}") from err
+        if not isinstance(out, Expr) or out.shape != want:
+            got = (f"an expression of shape {out.shape}" if isinstance(out, Expr)
+                   else f"a {type(out).__name__}")
+            raise ReductionError(f"reduce: the callable {_name(function)} returned {got}; "
+                                 f"{advice}")
+        return out
+
+    return reduction
+
+
+def _name(function: Any) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
+
+
 def _shape_text(tensor: Any) -> str:
     if isinstance(tensor, list):
         return f"list of {len(tensor)} x {tuple(tensor[0].shape)}"
     return str(tuple(tensor.shape))
 
 
-def _as_tensor(x: Any) -> Any:
+def stack_input(x: Any) -> Any:
+    """The tensor einops should see for ``x``: an array, an expression, or a list of
+    expressions of one shape (einops stacks a list along a new first axis).
+
+    A list or tuple holding an expression becomes a list of expressions (arrays in it become
+    constants); one of arrays only becomes one array, stacked along a new first axis as
+    einops does (tuples too, which einops refuses). Array-likes go through ``numpy.asarray``.
+
+    >>> import numpy as np
+    >>> stack_input((np.zeros(2), np.ones(2))).shape
+    (2, 2)
+    """
     if isinstance(x, np.ndarray) or _is_expression(x):
         return x
-    if isinstance(x, (list, tuple)) and x and all(_is_expression(e) for e in x):
-        return list(x)  # einops stacks a list of tensors along a new first axis
+    if isinstance(x, (list, tuple)):
+        if not x:
+            raise TypeError(f"rearrange/reduce/repeat can't be applied to an empty "
+                            f"{type(x).__name__}: einops stacks a list of tensors along a new "
+                            f"first axis")
+        if any(_is_expression(e) for e in x):
+            items = [as_expr(e if _is_expression(e) else _as_array(e)) for e in x]
+            shapes = {e.shape for e in items}
+            if len(shapes) > 1:
+                raise RearrangeError(f"cannot stack a {type(x).__name__} of tensors of "
+                                     f"different shapes {[e.shape for e in items]}: einops "
+                                     f"stacks a list along a new first axis")
+            return items
     if isinstance(x, (str, bytes, dict, set)) or x is None:
         raise TypeError(f"rearrange/reduce/repeat need an array or an expression, "
                         f"got {type(x).__name__}")
+    return _as_array(x)
+
+
+def _as_array(x: Any) -> np.ndarray:
     try:
         array = np.asarray(x)
     except ValueError as err:  # ragged nested lists

@@ -19,7 +19,8 @@ from ..errors import TensorcalcError
 from ..ir import Einsum, Expr, Var, as_expr, topological
 from ..ir.dims import resolve_dim
 from ..simplify import simplify_all
-from .evaluate import bind, check_operands
+from .evaluate import bind, check_operands, check_symmetric, missing_array_message
+from .precision import adopting, weak_nodes, weak_positions
 
 
 class Compiled:
@@ -35,6 +36,7 @@ class Compiled:
         self.order = topological(self.exprs)
         self.variables = [n for n in self.order if isinstance(n, Var)]
         self.names = sorted({v.name for v in self.variables})
+        self.symmetric = sorted({v.name for v in self.variables if v.symmetric})
         self._programs: dict[tuple, tuple[list, list[int]]] = {}
 
     def __call__(self, arrays: Mapping[str, Any] | None = None, /, **named: Any) -> Any:
@@ -42,7 +44,10 @@ class Compiled:
         try:
             inputs = [np.asarray(arrays[name]) for name in self.names]
         except KeyError as err:
-            raise TensorcalcError(f"no array given for variable {err.args[0]!r}") from None
+            missing = next(v for v in self.variables if v.name == err.args[0])
+            raise TensorcalcError(missing_array_message(missing, self.variables, arrays)) from None
+        for name in self.symmetric:  # checked on every call: the values change, not the shapes
+            check_symmetric(name, inputs[self.names.index(name)])
         signature = tuple((a.shape, a.dtype.char) for a in inputs)
         program = self._programs.get(signature)
         if program is None:
@@ -66,6 +71,7 @@ class Compiled:
         values, sizes = bind(self.variables, arrays)  # validates shapes once per signature
         index = {node.uid: k for k, node in enumerate(self.order)}
         shapes = {uid: np.shape(v) for uid, v in values.items()}
+        weak = weak_nodes(self.order)  # scalar constants keep the arrays' precision (.precision)
         steps = []
         for k, node in enumerate(self.order):
             args = [index[c.uid] for c in node.children]
@@ -75,7 +81,8 @@ class Compiled:
             child_shapes = [shapes[c.uid] for c in node.children]
             check_operands(node, child_shapes, sizes)
             fn = _step(node, child_shapes, sizes)
-            steps.append((k, fn, args))
+            positions = weak_positions(node, weak)
+            steps.append((k, adopting(fn, positions) if positions else fn, args))
             shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)
         return steps, [index[e.uid] for e in self.exprs]
 

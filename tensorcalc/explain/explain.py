@@ -28,15 +28,17 @@ from dataclasses import replace
 from typing import Any, Iterator, Sequence
 
 from ..contraction.subscripts import parse as parse_spec
-from ..differentiation import grad, jacobian
-from ..display import index_text, matrix_text, to_str
+from ..differentiation import grad, hessian, jacobian
+from ..display import index_text, matrix_text, to_latex, to_numpy, to_str
 from ..errors import TensorcalcError
-from ..ir import Add, Const, Einsum, Var, einsum, var, walk
+from ..ir import Add, Const, Einsum, Var, as_expr, einsum, var, walk
 from ..labels import LABEL_POOL
+from ..notation import parse as parse_notation
+from .explanation import Explanation
 from .terms import (Factor, Labels, Term, num_text, sigma_text, sub_text, collect, differentiate, eliminate,
                     legend_of, multiply, sum_text)
 
-__all__ = ["explain_grad_subscripts", "explain_diff", "operand_names", "spec_matrix_text"]
+__all__ = ["explain", "explain_grad_subscripts", "explain_diff", "operand_names", "spec_matrix_text"]
 
 
 # ----------------------------------------------------------------------------- grad specs
@@ -64,7 +66,7 @@ def operand_names(n: int) -> list[str]:
     return names
 
 
-def explain_grad_subscripts(subscripts: str, wrt: int | None = None) -> str:
+def explain_grad_subscripts(subscripts: str, wrt: int | None = None) -> Explanation:
     """Derive the gradient spec of each operand (or only ``wrt``) step by step.
 
     >>> text = explain_grad_subscripts("ij,jk->ik", wrt=1)
@@ -89,7 +91,7 @@ def explain_grad_subscripts(subscripts: str, wrt: int | None = None) -> str:
             raise TensorcalcError(f"wrt={k} but {subscripts!r} has {len(inputs)} operand(s)")
         lines.append("")
         lines += _explain_operand(inputs, output, names, k % len(inputs), used)
-    return "\n".join(lines)
+    return Explanation("\n".join(lines))
 
 
 def _extended_note(forward: Term, output: str) -> str:
@@ -231,8 +233,9 @@ class _Unsupported(Exception):
 
 
 class _Derivation:
-    def __init__(self, f: Any, x: Any) -> None:
+    def __init__(self, f: Any, x: Any, root: str | None = None) -> None:
         self.f, self.x = f, x
+        self.root = root  # the name of f in the text (default: f if scalar, else y)
         self.order = walk(f)
         self.depends = self._depends()
         self.names = self._name_intermediates()
@@ -252,7 +255,7 @@ class _Derivation:
                 uses[c.uid] = uses.get(c.uid, 0) + 1
                 if not isinstance(node, (Add, Einsum)):
                     nonlinear_args.add(c.uid)
-        taken = {n.name for n in self.order if isinstance(n, Var)}
+        taken = {n.name for n in self.order if isinstance(n, Var)} | {self.root}
         pool = (c for c in "rzuvwshpqyabcdeg" if c not in taken)
         names: dict[int, str] = {}
         for node in reversed(self.order):  # top-down: the first intermediate below f is r, ...
@@ -265,6 +268,8 @@ class _Derivation:
     def name_of(self, node: Any) -> str:
         if isinstance(node, Var):
             return node.name
+        if self.root is not None and node.uid == self.f.uid:
+            return self.root
         return self.names.get(node.uid, "f" if node.ndim == 0 else "y")
 
     # Expand a node's definition (down to named nodes and variables) into terms.
@@ -294,6 +299,11 @@ class _Derivation:
         if kind == "LogSumExp" and child is not None and len(node.axes) == child.ndim:
             inner = [pool.fresh() for _ in range(child.ndim)]
             return [Term(1.0, [Factor(self.name_of(child), inner, child.uid, "logsumexp")])]
+        if kind == "AxisFunc" and child is not None and node.name == "norm2":
+            inner = [pool.fresh() for _ in range(child.ndim)]  # bound inside the norm
+            return [Term(1.0, [Factor(self.name_of(child), inner, child.uid, "norm2")])]
+        if kind == "AxisFunc" and child is not None and child.ndim == 1:  # softmax of a vector...
+            return [Term(1.0, [Factor(self.name_of(child), labels, child.uid, node.name)])]
         if kind == "MatFunc" and child is not None and child.ndim == 2:
             return [Term(1.0, [Factor(self.name_of(child), labels, child.uid, node.name)])]
         raise _Unsupported(kind)
@@ -319,32 +329,106 @@ class _Derivation:
         return products
 
 
-def explain_diff(f: Any, wrt: Any) -> str:
+KINDS = ("grad", "jacobian", "hessian")
+FORMS = ("text", "latex", "numpy")
+
+
+def explain_diff(f: Any, wrt: Any, kind: str | None = None, layout: str = "jax",
+                 form: str = "text", notation: str = "matrix") -> Explanation:
     """Explain the derivative of ``f`` with respect to the variable ``wrt`` (or its name).
 
-    For a scalar ``f`` this is the gradient; otherwise the Jacobian ``∂f_I/∂x_K``.
+    ``kind``: ``"grad"`` (scalar ``f``), ``"jacobian"`` (``∂f_I/∂x_K``, laid out by
+    ``layout`` as in :func:`tensorcalc.jacobian`) or ``"hessian"`` (the derivation of the
+    gradient, then of the Hessian as the Jacobian of the gradient); by default the gradient
+    of a scalar and the Jacobian of anything else. ``form``: the result is shown as einsum,
+    index and matrix text, and also as LaTeX (``"latex"``, in ``notation``) or as a numpy
+    function (``"numpy"``).
+
+    The result is a ``str`` whose ``_repr_html_`` shows the steps as a table in a notebook.
 
     >>> from tensorcalc.notation import parse
     >>> text = explain_diff(parse("sum((A[i,j] x[j] - b[i])^2)"), "x")
     >>> text.splitlines()[-1]
     '  matrix form: 2 Aᵀ (A x - b)'
+    >>> explain_diff(parse("sum((A[i,j] x[j] - b[i])^2)"), "x", "hessian").splitlines()[-1]
+    '  matrix form: 2 Aᵀ A'
     """
+    if kind is None:
+        kind = "grad" if f.ndim == 0 else "jacobian"
+    if kind not in KINDS:
+        raise TensorcalcError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+    if form not in FORMS:
+        raise TensorcalcError(f"form must be one of {', '.join(map(repr, FORMS))}, got {form!r}")
+    if kind in ("grad", "hessian") and f.ndim != 0:
+        raise TensorcalcError(f"the {'gradient' if kind == 'grad' else 'Hessian'} needs a scalar "
+                              f"expression, this one has shape {f.shape}")
     x = _find(f, wrt)
     lines: list[str] = []
+    _derive_or_note(f, x, lines)
+    lines.append("")
+    if kind == "hessian":
+        g = grad(f, x)
+        _result_lines(g, "Gradient (tc.grad, simplified)", "text", notation, lines)
+        lines.append("")
+        lines.append(f"The Hessian is the Jacobian of the gradient: ∂²f/∂{x.name}∂{x.name} "
+                     f"= ∂g/∂{x.name} with g = ∂f/∂{x.name} above.")
+        _derive_or_note(g, x, lines, root="g")
+        lines.append("")
+        result, title = hessian(f, x), "Result (tc.hessian, simplified)"
+    elif kind == "jacobian":
+        result = jacobian(f, x, layout=layout)
+        title = "Result (tc.jacobian" + (f", layout={layout!r}" if layout != "jax" else "") + ", simplified)"
+    else:
+        result, title = grad(f, x), "Result (tc.grad, simplified)"
+    _result_lines(result, title, form, notation, lines)
+    return Explanation("\n".join(lines))
+
+
+def explain(what: Any, wrt: Any = None, **options: Any) -> Explanation:
+    """Explain a derivative step by step: ``tc.explain``.
+
+    * einsum subscripts (``wrt`` an operand position or None for all; an index-notation
+      expression never holds ``->``): the gradient spec of each operand,
+      :func:`explain_grad_subscripts`;
+    * an expression, or index-notation text, and the variable ``wrt`` (or its name): the
+      derivative, :func:`explain_diff` (``options``: ``kind``, ``layout``, ``form``,
+      ``notation``).
+
+    In a notebook the result shows as an HTML table of the steps; it is a ``str`` otherwise.
+
+    >>> print(explain("ij,jk->ik", 0).splitlines()[-1])
+      matrix form: G Bᵀ
+    >>> explain("sum(x[i] x[i])", "x").splitlines()[-1]
+    '  matrix form: 2 x'
+    """
+    if isinstance(what, str) and (wrt is None or isinstance(wrt, int) or "->" in what):
+        if options:
+            raise TypeError(f"explain of einsum subscripts takes no options, got {sorted(options)}")
+        return explain_grad_subscripts(what, wrt)
+    f = parse_notation(what) if isinstance(what, str) else as_expr(what)
+    return explain_diff(f, wrt, **options)
+
+
+def _derive_or_note(f: Any, x: Any, lines: list[str], root: str | None = None) -> None:
     try:
-        _derive(_Derivation(f, x), f, x, lines)
+        _derive(_Derivation(f, x, root), f, x, lines)
     except _Unsupported as err:
         lines.append(f"(the step-by-step derivation does not cover {err} nodes yet; "
                      "the result below is exact)")
-    lines.append("")
-    result = grad(f, x) if f.ndim == 0 else jacobian(f, x)
-    lines.append("Result (tc.grad, simplified)" if f.ndim == 0 else "Result (tc.jacobian, simplified)")
+
+
+def _result_lines(result: Any, title: str, form: str, notation: str, lines: list[str]) -> None:
+    lines.append(title)
     lines.append("  einsum form: " + to_str(result).replace("\n", "\n  "))
     lines.append("  index form: " + index_text(result))
     matrix = matrix_text(result)
     if matrix is not None:
         lines.append(f"  matrix form: {matrix}")
-    return "\n".join(lines)
+    if form == "latex":
+        lines.append("  LaTeX: " + to_latex(result, notation=notation))
+    elif form == "numpy":
+        lines.append("  numpy:")
+        lines += ["    " + line for line in to_numpy(result).splitlines()]
 
 
 def _derive(d: _Derivation, f: Any, x: Any, lines: list[str]) -> None:
@@ -403,8 +487,8 @@ def _write_backward(d: _Derivation, f: Any, x: Any, lines: list[str]) -> None:
                 local += differentiate(term, target.uid, t_labels)
                 for fac in term.factors:
                     if fac.key == target.uid:
-                        (one,) = differentiate(Term(1.0, [fac]), target.uid, t_labels)
-                        rules[f"∂{fac.text()}/∂{tname}{sub_text(t_labels)} = {one.text()}"] = None
+                        ones = differentiate(Term(1.0, [fac]), target.uid, t_labels)
+                        rules[f"∂{fac.text()}/∂{tname}{sub_text(t_labels)} = {sum_text(ones)}"] = None
                         if legend_of(fac.func):
                             legends.add(legend_of(fac.func))
             product_rule = any(sum(fac.key == target.uid for fac in t.factors) > 1 for t in pt)
@@ -462,7 +546,8 @@ def _used(terms: Sequence[Term]) -> set[str]:
 
 
 def _taken(d: _Derivation) -> set[str]:
-    return {n.name for n in d.order if isinstance(n, Var)} | set(d.names.values()) | {"f", "y"}
+    return ({n.name for n in d.order if isinstance(n, Var)} | set(d.names.values()) | {"f", "y"}
+            | ({d.root} if d.root else set()))
 
 
 def _find(f: Any, wrt: Any) -> Any:

@@ -25,26 +25,30 @@ from typing import Any, Sequence
 
 from ..display.format import number, signed_sum
 from ..labels import Labels
-from ..ops import ELEMENTWISE
+from ..ops import AXIS, ELEMENTWISE
 
 __all__ = ["Factor", "Term", "Labels", "differentiate", "eliminate", "collect", "multiply",
            "sum_text", "prime_of", "legend_of"]
 
 
+def _row(func: str | None) -> Any:
+    return None if func is None else ELEMENTWISE.get(func) or AXIS.get(func)
+
+
 def prime_of(func: str) -> str:
     """How f' is written for the function ``func`` (its table row's ``prime``)."""
-    row = ELEMENTWISE.get(func)
+    row = _row(func)
     return row.prime if row is not None and row.prime else func + "'"
 
 
 def legend_of(func: str) -> str:
     """The line that explains f' under a derivation ("" when f' needs none)."""
-    row = ELEMENTWISE.get(func)
+    row = _row(func)
     return row.legend if row is not None else ""
 
 
 def shown_name(func: str) -> str:
-    row = ELEMENTWISE.get(func)
+    row = _row(func)
     return row.unicode if row is not None and row.unicode else func
 
 
@@ -70,8 +74,12 @@ class Factor:
             return f"log|det {self.name}|"
         if self.func == "logsumexp":  # the labels are bound inside the sum
             return f"log Σ{sub} exp({self.name}{sub})"
-        if self.func == "softmax":
-            return f"softmax({self.name}){sub}"
+        if self.func in ("softmax", "log_softmax"):  # of a vector: its one label is the result's
+            return f"{self.func}({self.name}){sub}"
+        if self.func == "norm2":  # the labels are bound inside the norm
+            return f"‖{self.name}‖" + (_superscript(self.power) if self.power != 1 else "")
+        if self.func == "normalize":
+            return f"({self.name}/‖{self.name}‖){sub}"
         base = f"{self.name}{sub}"
         if self.func:
             base = f"{shown_name(self.func)}({base})"
@@ -225,11 +233,47 @@ def differentiate(term: Term, key: Any, new: Sequence[str]) -> list[Term]:
         elif f.key == key and f.func == "logsumexp":  # ∂/∂z_k log Σ_j exp(z_j) = softmax(z)_k
             out.append(Term(term.coeff, others + [replace(f, labels=list(new), func="softmax")],
                             list(term.deltas), list(term.summed), list(term.size_factors)))
+        elif f.key == key and f.func in _AXIS_DERIVATIVES:
+            for coeff, factors, deltas in _AXIS_DERIVATIVES[f.func](f, list(new)):
+                out.append(Term(term.coeff * coeff, others + factors, term.deltas + deltas,
+                                list(term.summed), list(term.size_factors)))
         elif f.key == key:
             prime = prime_of(f.func)
             out.append(Term(term.coeff, others + [replace(f, func=prime)], term.deltas + deltas,
                             list(term.summed), list(term.size_factors)))
     return out
+
+
+def _softmax_derivative(f: Factor, new: list[str]) -> list[tuple[float, list[Factor], list]]:
+    """∂softmax(z)_i/∂z_k = softmax(z)_i δ_ik - softmax(z)_i softmax(z)_k."""
+    s_k = replace(f, labels=new, func="softmax")
+    return [(1.0, [f], list(zip(f.labels, new))), (-1.0, [f, s_k], [])]
+
+
+def _log_softmax_derivative(f: Factor, new: list[str]) -> list[tuple[float, list[Factor], list]]:
+    """∂log_softmax(z)_i/∂z_k = δ_ik - softmax(z)_k."""
+    return [(1.0, [], list(zip(f.labels, new))), (-1.0, [replace(f, labels=new, func="softmax")], [])]
+
+
+def _norm2_derivative(f: Factor, new: list[str]) -> list[tuple[float, list[Factor], list]]:
+    """∂‖z‖/∂z_k = (z/‖z‖)_k (a subgradient, 0, at z = 0); ∂‖z‖^p/∂z_k = p ‖z‖^(p-1) (z/‖z‖)_k."""
+    unit = replace(f, labels=new, func="normalize", power=1.0)
+    if f.power == 1:
+        return [(1.0, [unit], [])]
+    return [(f.power, [replace(f, power=f.power - 1), unit], [])]
+
+
+def _normalize_derivative(f: Factor, new: list[str]) -> list[tuple[float, list[Factor], list]]:
+    """∂(z/‖z‖)_i/∂z_k = (δ_ik - (z/‖z‖)_i (z/‖z‖)_k) / ‖z‖."""
+    inv_norm = replace(f, labels=[], func="norm2", power=-1.0)
+    return [(1.0, [inv_norm], list(zip(f.labels, new))),
+            (-1.0, [inv_norm, f, replace(f, labels=new)], [])]
+
+
+# The derivative of each function along axes (of a vector argument) as terms
+# ``(coefficient, factors, deltas)`` that replace its factor; the facts are the table's rows.
+_AXIS_DERIVATIVES = {"softmax": _softmax_derivative, "log_softmax": _log_softmax_derivative,
+                     "norm2": _norm2_derivative, "normalize": _normalize_derivative}
 
 
 def _matfunc_derivative(term: Term, f: Factor, others: list[Factor], new: Sequence[str]) -> Term:

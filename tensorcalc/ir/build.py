@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from ..contraction.subscripts import parse
 from ..errors import TensorcalcError
 from ..labels import LETTERS
-from .dims import broadcast_shapes, fake_sizes, pinned_names
+from .dims import broadcast_shapes, fake_sizes, label_conflict, pinned_names, plain_shapes
 from .nodes import Const, Einsum, Add, Expr, Var, is_number
 
 
@@ -35,7 +35,9 @@ def var(name: str, shape: Sequence[Any] | int | str = (), symmetric: bool = Fals
     if isinstance(shape, (int, str)):
         shape = (shape,)
     shape = tuple(shape)
-    if symmetric and (len(shape) != 2 or shape[0] != shape[1]):
+    # ('n', 3) is square once n is bound to 3: checked with the symmetry at evaluation
+    if symmetric and (len(shape) != 2 or shape[0] != shape[1] and (
+            isinstance(shape[0], str) == isinstance(shape[1], str))):
         raise TensorcalcError(f"symmetric variable {name!r} must be square, got shape {shape}")
     return Var(name, shape, symmetric, dtype)
 
@@ -88,10 +90,17 @@ def _parse_symbolic(subscripts: str, ops: Sequence[Expr], sizes: Mapping[str, An
     try:
         return parse(subscripts, shapes, user_sizes or None), back
     except TensorcalcError as err:
-        named = {d: n for d, n in fake.items() if isinstance(d, str)}
-        note = f" (named dimensions stood in by sizes {named})" if named else ""
-        raise TensorcalcError(
-            f"{err}\n  symbolic operand shapes: {[op.shape for op in ops]}{note}") from None
+        if not any(isinstance(d, str) for d in fake):
+            raise
+        # The parser saw stand-in ints for the named dims: say it in the user's sizes.
+        symbolic = [op.shape for op in ops]
+        conflict = label_conflict(subscripts, symbolic, sizes)
+        if conflict is not None:
+            raise TensorcalcError(conflict) from None
+        text = str(err).replace(str([tuple(s) for s in shapes]), plain_shapes(symbolic))
+        if plain_shapes(symbolic) not in text:
+            text += f" (operand shapes {plain_shapes(symbolic)})"
+        raise TensorcalcError(text) from None
 
 
 def _squeeze(op: Expr, axes: Sequence[int]) -> Expr:

@@ -100,17 +100,10 @@ def pinned_names(subscripts: Any, shapes: Sequence[Sequence[Any]],
     """
     if not any(isinstance(d, str) for shape in shapes for d in shape):
         return {}
-    try:  # the labels only: every axis a stand-in 2, so nothing is squeezed
-        spec = parse(subscripts, [(2,) * len(shape) for shape in shapes],
-                     {lab: 2 for lab in (sizes or {})} or None)
-    except (TensorcalcError, TypeError):
-        return {}  # the real parse below reports the fault
-    dims: dict[str, set] = {}
-    for labels, shape in zip(spec.inputs, shapes):
-        for lab, d in zip(labels, shape):
-            dims.setdefault(lab, set()).add(d)
-    for lab, d in (sizes or {}).items():
-        dims.setdefault(lab, set()).add(d)
+    where = _label_dims(subscripts, shapes, sizes)
+    if where is None:
+        return {}  # the real parse reports the fault
+    dims = {lab: {d for _, d in found} for lab, found in where.items()}
     pins: dict[str, set] = {}
     for found in dims.values():
         ints = {d for d in found if isinstance(d, int) and d != 1}
@@ -119,6 +112,51 @@ def pinned_names(subscripts: Any, shapes: Sequence[Sequence[Any]],
                 if isinstance(d, str):
                     pins.setdefault(d, set()).update(ints)
     return {name: next(iter(v)) for name, v in pins.items() if len(v) == 1}
+
+
+def _label_dims(subscripts: Any, shapes: Sequence[Sequence[Any]],
+                sizes: Mapping[str, Any] | None) -> dict[str, list[tuple[str, Any]]] | None:
+    """label -> ``(where, dim)`` for every axis it names (``where``: ``"operand k"`` or
+    ``"sizes"``); None when the subscripts do not parse."""
+    try:  # the labels only: every axis a stand-in 2, so nothing is squeezed
+        spec = parse(subscripts, [(2,) * len(shape) for shape in shapes],
+                     {lab: 2 for lab in (sizes or {})} or None)
+    except (TensorcalcError, TypeError):
+        return None
+    dims: dict[str, list[tuple[str, Any]]] = {}
+    for k, (labels, shape) in enumerate(zip(spec.inputs, shapes)):
+        for lab, d in zip(labels, shape):
+            dims.setdefault(lab, []).append((f"operand {k}", d))
+    for lab, d in (sizes or {}).items():
+        dims.setdefault(lab, []).append(("sizes", d))
+    return dims
+
+
+def label_conflict(subscripts: Any, shapes: Sequence[Sequence[Any]],
+                   sizes: Mapping[str, Any] | None) -> str | None:
+    """A message for a label whose dims cannot agree (two names, or two ints other than 1),
+    in plain sizes (``'n'``, ``3``); None when every label's dims can agree.
+
+    >>> label_conflict("ij,jk->ik", [(3, "n"), ("m", 2)], None)
+    "label 'j' has size 'n' in operand 0 but 'm' in operand 1 (subscripts 'ij,jk->ik', shapes [(3, 'n'), ('m', 2)])"
+    """
+    where = _label_dims(subscripts, shapes, sizes)
+    for lab, found in (where or {}).items():
+        for (w1, d1) in found:
+            for (w2, d2) in found:
+                if d1 != d2 and d1 != 1 and d2 != 1 and isinstance(d1, str) == isinstance(d2, str):
+                    return (f"label {lab!r} has size {d1!r} in {w1} but {d2!r} in {w2} "
+                            f"(subscripts {subscripts!r}, shapes {plain_shapes(shapes)})")
+    return None
+
+
+def plain_shape(shape: Sequence[Any]) -> str:
+    """A shape as written: ``('n', 3)``, ``(3,)``, ``()``."""
+    return "(" + ", ".join(repr(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def plain_shapes(shapes: Iterable[Sequence[Any]]) -> str:
+    return "[" + ", ".join(plain_shape(s) for s in shapes) + "]"
 
 
 def fake_sizes(shapes: Iterable[Sequence[Any]], sizes: Mapping[str, Any] | None,

@@ -11,15 +11,21 @@ times is visited once.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Container, Sequence
 
 from .nodes import Expr, Var
 
 
-def topological(roots: Sequence[Expr]) -> list[Expr]:
-    """Every node reachable from ``roots``, children before parents, one per ``uid``."""
+def topological(roots: Sequence[Expr], done: Container[int] = ()) -> list[Expr]:
+    """Every node reachable from ``roots``, children before parents, one per ``uid``.
+
+    Nodes whose ``uid`` is in ``done`` are left out and not looked into (a walk that resumes
+    where an earlier one stopped, e.g. past the nodes a memo already holds).
+    """
     order: list[Expr] = []
     seen: set[int] = set()
+    if done:
+        roots = [r for r in roots if r.uid not in done]
     for root in roots:
         stack = [(root, False)]
         while stack:
@@ -31,7 +37,8 @@ def topological(roots: Sequence[Expr]) -> list[Expr]:
                 order.append(node)
                 continue
             stack.append((node, True))
-            stack.extend((c, False) for c in reversed(node.children) if c.uid not in seen)
+            stack.extend((c, False) for c in reversed(node.children)
+                         if c.uid not in seen and c.uid not in done)
     return order
 
 

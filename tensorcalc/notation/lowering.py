@@ -61,16 +61,31 @@ class _Dims:
 
 
 def _walk(node: Node):
-    yield node
-    if isinstance(node, Call):
-        yield from _walk(node.arg)
-    elif isinstance(node, BinOp):
-        yield from _walk(node.left)
-        yield from _walk(node.right)
-    elif isinstance(node, Neg):
-        yield from _walk(node.operand)
-    elif isinstance(node, Keep):
-        yield from _walk(node.inner)
+    """Every node of the tree, parents before children, left before right (no recursion:
+    a long chain of sums is a deep tree)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Call):
+            stack.append(node.arg)
+        elif isinstance(node, BinOp):
+            stack += [node.right, node.left]
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+        elif isinstance(node, Keep):
+            stack.append(node.inner)
+
+
+def _sum_terms(node: BinOp) -> list[tuple[str, Node, int]]:
+    """The terms of a chain of ``+`` and ``-`` as ``(sign, term, column of the sign)``; the
+    first term has sign ``+``. Left-nested chains are walked without recursion."""
+    terms = []
+    while isinstance(node, BinOp) and node.op in "+-":
+        terms.append((node.op, node.right, node.col))
+        node = node.left
+    terms.append(("+", node, node.col))
+    return terms[::-1]
 
 
 def infer_shapes(tree: Node, text: str) -> dict[str, tuple[str, ...]]:
@@ -134,7 +149,8 @@ def _free_labels(node: Node) -> tuple[str, ...]:
     if isinstance(node, Keep):
         return node.labels
     if isinstance(node, BinOp) and node.op in "+-":
-        return _free_labels(node.left) or _free_labels(node.right)
+        # a side whose labels are a subset of the other's broadcasts: the larger side's labels
+        return max((_free_labels(t) for _, t, _ in _sum_terms(node)), key=len)
     if isinstance(node, BinOp) and node.op == "^":
         return _free_labels(node.left)
     if isinstance(node, BinOp):
@@ -219,23 +235,38 @@ class _Lowering:
             factors = [self.lower(f) if not inv else self.reciprocal(self.lower(f))
                        for f, inv in self.flatten_product(node)]
             return self.contract(factors, node.col)
-        left, right = self.lower(node.left), self.lower(node.right)
         if node.op == "^":
+            left, right = self.lower(node.left), self.lower(node.right)
             if right.labels:
                 raise point_error(self.text, node.right.col,
                              f"the exponent must be a scalar but has free labels {_fmt(right.labels)}")
             return _Value(left.expr ** right.expr, left.labels, node.col)
-        right = self.align(left, right, node)
-        expr = left.expr + right.expr if node.op == "+" else left.expr - right.expr
-        labels = left.labels or right.labels
-        return _Value(expr, labels, node.col)
+        terms = _sum_terms(node)
+        total = self.lower(terms[0][1])
+        for op, term, col in terms[1:]:
+            right = self.lower(term)
+            try:
+                left, right = self.align(total, right, op, col)
+                expr = left.expr + right.expr if op == "+" else left.expr - right.expr
+            except TensorcalcError as err:
+                if "\n  " in str(err):
+                    raise
+                raise point_error(self.text, col, str(err)) from None
+            total = _Value(expr, left.labels or right.labels, col)
+        return total
 
     def flatten_product(self, node: Node, inverted: bool = False) -> list[tuple[Node, bool]]:
-        """The factors of a chain of * and /, each with whether it divides."""
-        if isinstance(node, BinOp) and node.op in "*/":
-            right_inv = inverted != (node.op == "/")
-            return self.flatten_product(node.left, inverted) + self.flatten_product(node.right, right_inv)
-        return [(node, inverted)]
+        """The factors of a chain of * and /, each with whether it divides (no recursion: a
+        long product is a deep tree)."""
+        out: list[tuple[Node, bool]] = []
+        stack = [(node, inverted)]
+        while stack:
+            node, inv = stack.pop()
+            if isinstance(node, BinOp) and node.op in "*/":
+                stack += [(node.right, inv != (node.op == "/")), (node.left, inv)]
+            else:
+                out.append((node, inv))
+        return out
 
     def reciprocal(self, value: _Value) -> _Value:
         if isinstance(value.expr, (int, float)):
@@ -244,17 +275,25 @@ class _Lowering:
             return _Value(1.0 / value.expr, (), value.col)
         return _Value(value.expr ** -1, value.labels, value.col)
 
-    def align(self, left: _Value, right: _Value, node: BinOp) -> _Value:
-        """Permute ``right`` to ``left``'s labels so the two can be added."""
+    def align(self, left: _Value, right: _Value, op: str, col: int) -> tuple[_Value, _Value]:
+        """The two sides of ``op`` with one set of labels in one order: ``right`` permuted to
+        ``left``'s order, or the side whose labels are a subset of the other's broadcast to
+        the larger side (``X[n,d] W[d,m] + b[m]``), in the larger side's order."""
         if not left.labels or not right.labels or left.labels == right.labels:
-            return right
-        if sorted(left.labels) != sorted(right.labels) or any(l.startswith("#") for l in left.labels):
-            raise point_error(self.text, node.col,
-                         f"the two sides of {node.op!r} must have the same free labels: "
-                         f"left has {_fmt(left.labels)}, right has {_fmt(right.labels)}")
-        letters = _letters(left.labels)
-        spec = "".join(letters[l] for l in right.labels) + "->" + "".join(letters[l] for l in left.labels)
-        return _Value(ir.einsum(spec, right.expr), left.labels, right.col)
+            return left, right
+        anonymous = any(l.startswith("#") for l in left.labels + right.labels)
+        small, large = (right, left) if len(right.labels) <= len(left.labels) else (left, right)
+        if anonymous or not set(small.labels) <= set(large.labels):
+            raise point_error(self.text, col,
+                         f"the two sides of {op!r} must have the same free labels, or one side "
+                         f"a subset of the other's (broadcast): left has {_fmt(left.labels)}, "
+                         f"right has {_fmt(right.labels)}")
+        letters = _letters(large.labels)
+        spec = "".join(letters[l] for l in small.labels) + "->" + "".join(letters[l] for l in large.labels)
+        sizes = {letters[l]: d for l, d in zip(large.labels, large.expr.shape)
+                 if l not in small.labels}
+        moved = _Value(ir.einsum(spec, small.expr, sizes=sizes or None), large.labels, small.col)
+        return (left, moved) if small is right else (moved, right)
 
     def contract(self, factors: list[_Value], col: int, keep: tuple[str, ...] | None = None) -> _Value:
         """One Einstein product: numbers and scalars multiply, tensors meet in one einsum.
@@ -374,4 +413,9 @@ def parse(text: str) -> Any:
       A[i,j] x[j] +
                    ^
     """
-    return lower(parse_tree(text), text)
+    tree = parse_tree(text)
+    try:
+        return lower(tree, text)
+    except RecursionError:
+        raise TensorcalcError("the expression is nested too deeply to build (split it into "
+                              "smaller parts)") from None

@@ -38,7 +38,10 @@ Meaning:
   Einstein's rule would sum it. On a sum or a function, ``[...]`` lists its free labels in
   a new order (a transpose): ``(A[i,j] + B[i,j])[j,i]``.
 * **Sums** (``+``, ``-``) need the same free labels on both sides (in any order: the right
-  side is transposed to the left's order); a scalar broadcasts against anything.
+  side is transposed to the left's order), or one side's labels a subset of the other's: that
+  side broadcasts, and the sum has the larger side's labels in its order (the affine layer
+  ``X[n,d] W[d,m] + b[m]``); a scalar broadcasts against anything.
+* **Function names** are not variable names: ``sum x[i]`` or ``exp[i]`` is an error.
 * **Powers and elementwise functions** keep the labels of their argument: ``(x[i] - b[i])^2``
   has the free label ``i``. Exponents must be scalars.
 * **Reductions and matrix functions**: ``sum``, ``mean``, ``norm2``, ``logsumexp``, ``det``,
@@ -204,6 +207,10 @@ class Keep(Node):
 FUNCTIONS = parser_names()
 
 
+# Deepest nesting of parentheses, signs and powers the parser follows (each level is a few
+# Python frames; far beyond any formula, far below the interpreter's recursion limit).
+MAX_DEPTH = 200
+
 # Binding powers: a higher number binds tighter.
 _INFIX = {"+": 10, "-": 10, "*": 20, "/": 20, "^": 40}
 _PREFIX_BP = 30  # -x^2 is -(x^2); -a b is (-a) b, which is the same value
@@ -214,6 +221,15 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
+
+    def enter(self) -> None:
+        """One level deeper (a parenthesis, a sign, an exponent); refused past MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise TensorcalcError(
+                f"the expression nests parentheses, signs or powers more than {MAX_DEPTH} "
+                f"levels deep (at column {self.tok.col + 1})")
 
     @property
     def tok(self) -> Token:
@@ -235,6 +251,13 @@ class _Parser:
         return tok.kind in ("num", "name") or (tok.kind == "op" and tok.text == "(")
 
     def expression(self, min_bp: int = 0) -> Node:
+        self.enter()
+        try:
+            return self._expression(min_bp)
+        finally:
+            self.depth -= 1
+
+    def _expression(self, min_bp: int) -> Node:
         left = self.prefix()
         while True:
             tok = self.tok
@@ -256,6 +279,13 @@ class _Parser:
         return left
 
     def prefix_power(self) -> Node:
+        self.enter()
+        try:
+            return self._prefix_power()
+        finally:
+            self.depth -= 1
+
+    def _prefix_power(self) -> Node:
         tok = self.tok
         if tok.kind == "op" and tok.text in "+-":
             self.advance()
@@ -281,12 +311,16 @@ class _Parser:
             return Num(tok.col, float(tok.text))
         if tok.kind == "name":
             nxt = self.tok
+            is_call = nxt.kind == "op" and nxt.text == "("
+            if tok.text in FUNCTIONS and not is_call:
+                raise point_error(self.text, tok.col,
+                                  f"{tok.text!r} is a function: call it as {tok.text}(...); a "
+                                  "variable needs another name")
             if nxt.kind == "op" and nxt.text == "[":
                 return self.indexed(tok)
             # A call when the name is a known function or touches its '(':
             # "x (y + 1)" is a product, "foo(x)" an unknown function.
-            if nxt.kind == "op" and nxt.text == "(" and (
-                    tok.text in FUNCTIONS or nxt.col == tok.col + len(tok.text)):
+            if is_call and (tok.text in FUNCTIONS or nxt.col == tok.col + len(tok.text)):
                 self.advance()
                 arg = self.expression()
                 self.expect(")", f"to close the call of {tok.text}")

@@ -1,5 +1,6 @@
 """The builders of the primitives: elementwise functions (one per row of
-:mod:`tensorcalc.ops.table`), reductions, matrix functions, softmax, indexing, stacking.
+:mod:`tensorcalc.ops.table`), reductions, matrix functions, functions along axes (softmax,
+log_softmax, logsumexp, norm2, normalize), indexing, stacking.
 
 Each builder takes expressions (or arrays, computed at once with numpy) and returns an
 expression. Linear operations (sum, mean, trace, diag) are einsums. This module also
@@ -18,14 +19,14 @@ import builtins
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy import special
 
 from ..errors import TensorcalcError
-from ..ir import Const, Einsum, Expr, as_expr, broadcast_to, einsum, is_number, multiply, scale
+from ..ir import (Const, Einsum, Expr, Var, WithDims, as_expr, broadcast_to, einsum, is_number, multiply,
+                  scale, topological)
 from ..ir.dims import broadcast_shapes
 from ..labels import LETTERS
 from . import table
-from .nodes import Func, Index, LogSumExp, MatFunc, PowArray, Stack
+from .nodes import AxisFunc, Func, Index, LogSumExp, MatFunc, PowArray, Stack, square_dim
 from .table import ELEMENTWISE
 
 
@@ -87,10 +88,21 @@ def power(x: Expr, p: Any) -> Expr:
     if p == 1.0:
         return x
     if p == 0.0:
-        return broadcast_to(Const(1.0), x.shape)
+        return ones_like(x)
     if isinstance(x, Const):
         return Const(np.power(x.value, p))
     return Func("pow", x, p)
+
+
+def ones_like(x: Expr) -> Expr:
+    """Ones of ``x``'s shape that keep ``x``'s variables attached (:class:`WithDims`), so the
+    result still binds ``x``'s named dimensions and still has ``x``'s variables (``x ** 0``
+    is 1, and its derivative by ``x`` is 0, not an error)."""
+    ones = broadcast_to(Const(1.0), x.shape)
+    if isinstance(x, Const):
+        return ones
+    variables = list({n.uid: n for n in topological([x]) if isinstance(n, Var)}.values())
+    return WithDims(ones, variables) if variables else ones
 
 
 def _axes(x: Expr, axis: Any, what: str) -> tuple[int, ...]:
@@ -149,7 +161,8 @@ def trace(x: Any) -> Any:
     """Sum of the diagonal over the first two axes (numpy.trace)."""
     if not isinstance(x, Expr):
         return np.trace(x)
-    if x.ndim < 2 or x.shape[0] != x.shape[1]:
+    # ('n', 3) is square once n is bound to 3; the einsum checks it at evaluation
+    if x.ndim < 2 or square_dim(x.shape[:2]) is None:
         raise TensorcalcError(f"trace needs equal first two axes, got shape {x.shape}")
     return einsum("ii...->...", x)
 
@@ -160,7 +173,7 @@ def diag(x: Any) -> Any:
         return np.diag(x)
     if x.ndim == 1:
         return einsum("i->ii", x)
-    if x.ndim == 2 and x.shape[0] == x.shape[1]:
+    if x.ndim == 2 and square_dim(x.shape) is not None:
         return einsum("ii->i", x)
     raise TensorcalcError(f"diag needs a vector or a square matrix, got shape {x.shape}")
 
@@ -181,16 +194,29 @@ def logdet(x: Any) -> Any:
 
 
 def norm2(x: Any) -> Any:
-    """Euclidean (Frobenius) norm of all entries: ``sqrt(sum(x * x))``."""
+    """Euclidean (Frobenius) norm of all entries, ``‖x‖ = sqrt(sum(x * x))``: a node of its
+    own, so it prints as ``‖x‖`` and its derivative is ``normalize(x) = x / ‖x‖`` (0 at 0)."""
     if not isinstance(x, Expr):
         return np.sqrt(np.sum(np.square(np.abs(x))))  # |x|: the norm of a complex array
-    return sqrt(sum(pow(x, 2)))
+    if isinstance(x, Const):
+        return Const(table.norm2_numpy(x.value))
+    return AxisFunc("norm2", x, tuple(range(x.ndim)))
+
+
+def normalize(x: Any) -> Any:
+    """``x / ‖x‖`` over all entries, and 0 where ``x`` is 0 (the derivative of :func:`norm2`,
+    whose subgradient at 0 it picks)."""
+    if not isinstance(x, Expr):
+        return table.normalize_numpy(x)
+    if isinstance(x, Const):
+        return Const(table.normalize_numpy(x.value))
+    return AxisFunc("normalize", x, tuple(range(x.ndim)))
 
 
 def logsumexp(x: Any, axis: Any = None) -> Any:
     """``log(sum(exp(x), axis))``, evaluated stably."""
     if not isinstance(x, Expr):
-        return special.logsumexp(x, axis=axis)
+        return table.logsumexp_numpy(x, axis=axis)
     return LogSumExp(x, _axes(x, axis, "logsumexp"))
 
 
@@ -202,11 +228,19 @@ def expand(x: Expr, axes: Sequence[int], shape: Sequence[Any]) -> Expr:
 
 
 def softmax(x: Any, axis: Any = -1) -> Any:
-    """``exp(x - logsumexp(x, axis))`` along ``axis``."""
+    """``exp(x - logsumexp(x, axis))`` along ``axis``, evaluated with the max shifted out; a
+    node of its own (printed ``softmax(x)``; VJP ``g s - s Σ g s``)."""
     if not isinstance(x, Expr):
-        return special.softmax(x, axis=axis)
-    axes = _axes(x, axis, "softmax")
-    return exp(x - expand(LogSumExp(x, axes), axes, x.shape))
+        return table.softmax_numpy(x, axis=axis)
+    return AxisFunc("softmax", x, _axes(x, axis, "softmax"))
+
+
+def log_softmax(x: Any, axis: Any = -1) -> Any:
+    """``x - logsumexp(x, axis)`` along ``axis``: ``log(softmax(x))`` without its underflow
+    (finite wherever ``x`` is); VJP ``g - softmax(x) Σ g``."""
+    if not isinstance(x, Expr):
+        return table.log_softmax_numpy(x, axis=axis)
+    return AxisFunc("log_softmax", x, _axes(x, axis, "log_softmax"))
 
 
 def stack(items: Sequence[Any], axis: int = 0) -> Expr:

@@ -1,5 +1,6 @@
-"""The primitive node classes: elementwise functions, matrix functions, log-sum-exp, basic
-indexing and its adjoint, stacking. Their facts (numpy implementation, derivative, symbols,
+"""The primitive node classes: elementwise functions, matrix functions, functions along axes
+(softmax, log-softmax, log-sum-exp, the norm and x/‖x‖), basic indexing and its adjoint,
+stacking. Their facts (numpy implementation, derivative, symbols,
 code) are rows of :mod:`tensorcalc.ops.table`.
 
 >>> import numpy as np
@@ -13,12 +14,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy import special
 
 from ..errors import TensorcalcError
-from ..ir import Expr, nested_repr
+from ..ir import Expr, Var, nested_repr
 from ..ir.dims import resolve_dim
-from .table import ELEMENTWISE, MATRIX, power_numpy
+from .table import AXIS, ELEMENTWISE, MATRIX, logsumexp_numpy, power_numpy, softmax_numpy  # noqa: F401
 
 
 class Func(Expr):
@@ -73,34 +73,89 @@ class MatFunc(Expr):
     __slots__ = ("name",)
 
     def __init__(self, name: str, x: Expr) -> None:
-        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
-            raise TensorcalcError(f"{name} needs square matrices in the last two axes, got shape {x.shape}")
+        side = square_dim(x.shape) if x.ndim >= 2 else None
+        if side is None:
+            raise TensorcalcError(f"{name} needs square matrices in the last two axes, got shape "
+                                  f"{plain_shape(x.shape)}")
         self.name = name
-        shape = x.shape if name == "inv" else x.shape[:-2]
+        # A name against an int ('n', 3) is square once n is bound to 3 (checked at evaluation).
+        shape = x.shape[:-2] + (side, side) if name == "inv" else x.shape[:-2]
         super().__init__((x,), shape, x.dtype)
 
     def params(self) -> tuple:
         return (self.name,)
 
     def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
-        return MATRIX[self.name].numpy(x)
+        what = f"{self.name}({operand_name(self.children[0])})"
+        if x.shape[-1] != x.shape[-2]:
+            raise TensorcalcError(
+                f"{what}: needs square matrices in the last two axes, but the array has shape "
+                f"{x.shape} (declared {plain_shape(self.children[0].shape)})")
+        try:
+            return MATRIX[self.name].numpy(x)
+        except np.linalg.LinAlgError as err:
+            reason = "matrix is singular" if "singular" in str(err).lower() else str(err)
+            raise TensorcalcError(f"{what}: {reason}") from None
 
 
-class LogSumExp(Expr):
-    """``log(sum(exp(x), axes))``, evaluated stably."""
+def square_dim(shape: Sequence[Any]) -> Any:
+    """The side of a square matrix in the last two axes of ``shape``: equal dims, or a name
+    against an int (the int; the name is checked when bound); None when not square."""
+    a, b = shape[-2], shape[-1]
+    if a == b:
+        return a
+    if isinstance(a, str) != isinstance(b, str):
+        return b if isinstance(a, str) else a
+    return None
 
-    __slots__ = ("axes",)
 
-    def __init__(self, x: Expr, axes: tuple[int, ...]) -> None:
-        self.axes = axes
-        shape = tuple(d for ax, d in enumerate(x.shape) if ax not in axes)
+def operand_name(node: Expr) -> str:
+    """A variable's name, or ``…`` for any other expression (in error messages)."""
+    return node.name if isinstance(node, Var) else "…"
+
+
+def plain_shape(shape: Sequence[Any]) -> str:
+    """A shape as the user wrote it: ``('n', 3)``, ``(3,)``."""
+    return "(" + ", ".join(repr(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class AxisFunc(Expr):
+    """Function ``name`` (a row of ``AXIS``: softmax, log_softmax, logsumexp, norm2,
+    normalize) of ``x`` along ``axes`` (sorted ints); the other axes batch. A row that
+    ``reduces`` drops ``axes`` from the shape."""
+
+    __slots__ = ("name", "axes")
+
+    def __init__(self, name: str, x: Expr, axes: Sequence[int]) -> None:
+        self.name = name
+        self.axes = tuple(axes)
+        shape = x.shape
+        if AXIS[name].reduces:
+            shape = tuple(d for ax, d in enumerate(x.shape) if ax not in self.axes)
         super().__init__((x,), shape, x.dtype)
 
     def params(self) -> tuple:
-        return self.axes
+        return (self.name, self.axes)
+
+    @property
+    def all_axes(self) -> bool:
+        """True when the function acts on every axis of its argument."""
+        return self.axes == tuple(range(self.children[0].ndim))
 
     def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
-        return np.asarray(special.logsumexp(x, axis=self.axes))
+        return np.asarray(AXIS[self.name].numpy(x, self.axes))
+
+    def __repr__(self) -> str:
+        return f"{self.name}({nested_repr(self.children[0])}, axes={self.axes})"
+
+
+class LogSumExp(AxisFunc):
+    """``log(sum(exp(x), axes))``, evaluated stably (the ``logsumexp`` row of ``AXIS``)."""
+
+    __slots__ = ()
+
+    def __init__(self, x: Expr, axes: tuple[int, ...]) -> None:
+        super().__init__("logsumexp", x, axes)
 
 
 class Index(Expr):

@@ -12,8 +12,10 @@ every row against finite differences and against the code it generates).
 node, its input ``x`` and its value ``y``; ``None`` is a derivative that is zero almost
 everywhere.
 
->>> ELEMENTWISE["sigmoid"].unicode, ELEMENTWISE["sigmoid"].code.format("x")
-('σ', 'np.exp(-np.logaddexp(0.0, -x))')
+>>> ELEMENTWISE["sigmoid"].unicode
+'σ'
+>>> ELEMENTWISE["sigmoid"].code.format("x")  # stable for real input, and takes complex
+'np.exp(-np.logaddexp(0.0, -x)) if not np.iscomplexobj(x) else 1.0 / (1.0 + np.exp(-x))'
 >>> sorted(name for name, row in ELEMENTWISE.items() if "log" in name)
 ['log', 'log1p']
 """
@@ -35,12 +37,13 @@ class Primitive:
     name: str                        # builder, node and default parser name
     numpy: Callable[..., Any]        # numpy implementation
     derivative: Derivative | None    # f'(x) from (builders, node, x, y); None: zero a.e.
-    code: str                        # numpy source, "{}" is the argument
+    code: str                        # numpy source, "{}" (or "{0}", repeatable) is the argument
     latex: str = ""                  # LaTeX head; "" writes \operatorname{name}
     unicode: str = ""                # Unicode head; "" writes the name
     prime: str = ""                  # f' in explanations ("σ'"); "" writes name'
     legend: str = ""                 # the line explaining f' under a derivation
     parser: tuple[str, ...] = ()     # extra names accepted in index notation
+    reduces: bool = False            # (``AXIS`` rows) the result drops the axes acted on
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -70,17 +73,22 @@ ELEMENTWISE: dict[str, Primitive] = _rows(
               legend="tan'(z) = 1 + tan²(z)"),
     Primitive("tanh", np.tanh, lambda f, n, x, y: 1.0 - f.power(y, 2.0), "np.tanh({})", r"\tanh",
               legend="tanh'(z) = 1 - tanh²(z)"),
-    # exp(-log(1 + exp(-x))): no overflow for large |x|, and the same formula in generated code
+    # exp(-log(1 + exp(-x))): no overflow for large |x|, and the same formulas (real and
+    # complex) in generated code
     Primitive("sigmoid",
               _real_or_complex(lambda x: np.exp(-np.logaddexp(0.0, -x)),
                                lambda x: 1.0 / (1.0 + np.exp(-x))),
-              lambda f, n, x, y: y * (1.0 - y), "np.exp(-np.logaddexp(0.0, -{}))", r"\sigma",
+              lambda f, n, x, y: y * (1.0 - y),
+              "np.exp(-np.logaddexp(0.0, -{0})) if not np.iscomplexobj({0}) "
+              "else 1.0 / (1.0 + np.exp(-{0}))", r"\sigma",
               "σ", "σ'", "σ'(z) = σ(z) (1 - σ(z))"),
     Primitive("relu", lambda x: np.maximum(x, 0), lambda f, n, x, y: f.heaviside(x),
               "np.maximum({}, 0.0)", legend="relu'(z) = 1 if z > 0 else 0"),
     Primitive("softplus",
               _real_or_complex(lambda x: np.logaddexp(0.0, x), lambda x: np.log1p(np.exp(x))),
-              lambda f, n, x, y: f.sigmoid(x), "np.logaddexp(0.0, {})", prime="σ",
+              lambda f, n, x, y: f.sigmoid(x),
+              "np.logaddexp(0.0, {0}) if not np.iscomplexobj({0}) else np.log1p(np.exp({0}))",
+              prime="σ",
               legend="softplus' = σ (the logistic sigmoid)"),
     Primitive("sqrt", np.sqrt, lambda f, n, x, y: 0.5 * f.power(y, -1.0), "np.sqrt({})",
               legend="sqrt'(z) = 1 / (2 sqrt(z))"),
@@ -115,17 +123,114 @@ MATRIX: dict[str, Primitive] = _rows(
 )
 
 
+# ---------------------------------------------------------------------------------------
+# Functions along axes: ``numpy(x, axes)`` acts on the axes ``axes`` (a tuple of ints) of
+# ``x``, the other axes batch; ``norm2`` and ``normalize`` act on every axis. Their nodes are
+# ``AxisFunc`` (``LogSumExp`` for logsumexp) and their VJPs are in the derivative rules.
+# ``code`` is one or more lines of numpy source: ``{x}`` is the argument, ``{axis}`` the
+# axes, ``{peak}`` the max-shift ``np.max(x.real, axis, keepdims=True)`` (0 where it is not
+# finite) and ``{prev}`` the value of the line before.
+
+
+def _peak(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    peak = np.max(x.real, axis=axes, keepdims=True)
+    return np.where(np.isfinite(peak), peak, 0.0).astype(x.real.dtype)
+
+
+def _float(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    return x.astype(np.float64) if x.dtype.kind in "biu" else x
+
+
+def _axes_of(x: np.ndarray, axis: Any) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(x.ndim))
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(sorted(int(a) % max(x.ndim, 1) for a in items))
+
+
+def logsumexp_numpy(x: Any, axis: Any = None) -> Any:
+    """``log(sum(exp(x), axis))`` computed stably (the largest real part factored out)."""
+    x = _float(x)
+    if x.size == 0:
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(x), axis=axis))
+    axes = _axes_of(x, axis)
+    peak = _peak(x, axes)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
+    return out.reshape(())[()] if axis is None else np.squeeze(out, axis=axes)
+
+
+def softmax_numpy(x: Any, axis: Any = -1) -> np.ndarray:
+    """``exp(x - logsumexp(x, axis))`` along ``axis`` (the largest real part factored out)."""
+    x = _float(x)
+    if x.size == 0:
+        return np.exp(x)
+    axes = _axes_of(x, axis)
+    e = np.exp(x - _peak(x, axes))
+    return e / np.sum(e, axis=axes, keepdims=True)
+
+
+def log_softmax_numpy(x: Any, axis: Any = -1) -> np.ndarray:
+    """``x - logsumexp(x, axis)`` along ``axis``: finite wherever ``x`` is, even where the
+    softmax underflows to 0 (``log(softmax(x))`` would be ``-inf`` there)."""
+    x = _float(x)
+    if x.size == 0:
+        return x.copy()
+    axes = _axes_of(x, axis)
+    shifted = x - _peak(x, axes)
+    with np.errstate(divide="ignore"):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True))
+
+
+def norm2_numpy(x: Any, axis: Any = None) -> np.ndarray:
+    """``sqrt(sum(x * x))`` over every entry (for complex ``x`` the holomorphic
+    ``sqrt(sum(x²))`` of expressions, not ``|x|``)."""
+    x = _float(x)
+    return np.asarray(np.sqrt(np.sum(x * x)))
+
+
+def normalize_numpy(x: Any, axis: Any = None) -> np.ndarray:
+    """``x / norm2(x)``, and 0 where ``x`` is 0 (the subgradient of the norm there)."""
+    x = _float(x)
+    n = norm2_numpy(x)
+    return x / (n if n != 0 else np.ones((), n.dtype))
+
+
+AXIS: dict[str, Primitive] = _rows(
+    Primitive("softmax", softmax_numpy, None,
+              "np.exp({x} - {peak})\n{prev} / np.sum({prev}, axis={axis}, keepdims=True)",
+              r"\operatorname{softmax}", "softmax",
+              legend="∂softmax(z)_i/∂z_k = softmax(z)_i (δ_ik - softmax(z)_k)"),
+    Primitive("log_softmax", log_softmax_numpy, None,
+              "{x} - {peak}\n{prev} - np.log(np.sum(np.exp({prev}), axis={axis}, keepdims=True))",
+              r"\log\operatorname{softmax}",
+              legend="∂log_softmax(z)_i/∂z_k = δ_ik - softmax(z)_k",
+              parser=("logsoftmax",)),
+    Primitive("logsumexp", logsumexp_numpy, None,
+              "np.log(np.sum(np.exp({x} - {peak}), axis={axis})) + np.squeeze({peak}, axis={axis})",
+              prime="softmax", legend="∂logsumexp(z)/∂z_k = softmax(z)_k", reduces=True),
+    Primitive("norm2", norm2_numpy, None, "np.sqrt(np.sum({x} * {x}))", r"\lVert", "‖",
+              legend="∂‖z‖/∂z_k = z_k / ‖z‖ (0 at z = 0)", reduces=True),
+    Primitive("normalize", normalize_numpy, None,
+              "np.sqrt(np.sum({x} * {x}))\n{x} / np.where({prev} == 0, 1, {prev})",
+              legend="∂(z/‖z‖)_i/∂z_k = (δ_ik - z_i z_k / ‖z‖²) / ‖z‖"),
+)
+
+
 # Index-notation names of the other builders, by what they do to their argument's labels.
 REDUCE_TO_SCALAR = ("sum", "mean", "norm2", "logsumexp")
 SQUARE_TO_SCALAR = {"tr": "trace", "trace": "trace", "det": "det", "logdet": "logdet"}
 SQUARE_TO_SQUARE = ("inv",)
 SQUARE_TO_VECTOR = ("diag",)
-KEEP_LABELS = ("softmax",)
+KEEP_LABELS = ("softmax", "log_softmax", "normalize")
 
 
 def parser_names() -> dict[str, str]:
     """Every function name index-notation text may call, mapped to its builder's name."""
     names = {alias: row.name for row in ELEMENTWISE.values() for alias in row.names}
     names.update({n: n for n in REDUCE_TO_SCALAR + SQUARE_TO_SQUARE + SQUARE_TO_VECTOR + KEEP_LABELS})
+    names.update({alias: row.name for row in AXIS.values() for alias in row.parser})
     names.update(SQUARE_TO_SCALAR)
     return names

@@ -12,7 +12,13 @@
   labels renamed in order of appearance, the two labels of a symmetric variable sorted), so
   ``S x + S^T x -> 2 S x`` when ``S`` is symmetric.
 * **Factoring**: ``A^T r1 + A^T r2 -> A^T (r1 + r2)`` when the terms share an operand joined
-  to the rest through the same labels, which never costs more.
+  to the rest through the same labels, kept only when it lowers the planned cost.
+* **Cost**: no rewrite may raise the planned cost (:mod:`.cost`: the planner's FLOPs and
+  largest intermediate, named dimensions sized by the ``sizes=`` hint or 64).  Factoring and
+  flattening compare both forms; a product used by several parents is not inlined into them
+  (it would be computed again in each).
+* **Driver**: one memo per call, children first; the walk stops at nodes the memo holds, so
+  a replacement simplified in turn costs its new nodes only.
 * **CSE**: structurally equal nodes share one ``uid`` (hash-consing in ``expr``), so the
   evaluator computes them once.
 
@@ -27,32 +33,51 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+import threading
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..ir import Const, Einsum, Expr, Var, WithDims, topological
+from ..ir import Add, Const, Einsum, Expr, Var, WithDims, topological
 from ..labels import LETTERS
+from .cost import planning_sizes
+from .rewrite import rewrite
 
-def simplify(expr: Expr) -> Expr:
-    """Simplify ``expr`` (see the module docstring); the result evaluates to the same array."""
-    return simplify_all([expr])[0]
+def simplify(expr: Expr, *, sizes: Mapping[str, int] | None = None) -> Expr:
+    """Simplify ``expr`` (see the module docstring); the result evaluates to the same array.
+
+    ``sizes`` (name -> int) are the sizes of named dimensions the cost-aware rewrites plan
+    for; a name not given stands for 64.
+    """
+    return simplify_all([expr], sizes=sizes)[0]
 
 
-def simplify_all(exprs: Sequence[Expr]) -> list[Expr]:
+def simplify_all(exprs: Sequence[Expr], *, sizes: Mapping[str, int] | None = None) -> list[Expr]:
     """Simplify several expressions with one memo, so shared subtrees are shared in the results.
 
     A variable that simplification removes (``N - N`` is zero) may be the only one binding
     a named dimension of the result; it stays attached (:func:`bind_dims`), so the result
     evaluates with the same arrays as the input.
     """
-    memo: dict[int, Expr] = {}
-    return [bind_dims(simplify_memo(e, memo), [e]) for e in exprs]
+    with planning_sizes(sizes):
+        memo: dict[int, Expr] = {}
+        return [bind_dims(simplify_memo(e, memo), [e]) for e in exprs]
 
 
-def simplify_only(expr: Expr) -> Expr:
+def simplify_only(expr: Expr, *, sizes: Mapping[str, int] | None = None) -> Expr:
     """:func:`simplify` without re-attaching dimension bindings (the caller binds them)."""
-    return simplify_memo(expr, {})
+    with planning_sizes(sizes):
+        return simplify_memo(expr, {})
+
+
+_STATE = threading.local()
+
+
+def is_shared(e: Expr) -> bool:
+    """True when the running simplification found ``e`` (a simplified node) used by more than
+    one parent: a rewrite that inlines it recomputes it rather than moving the work."""
+    shared = getattr(_STATE, "shared", None)
+    return shared is not None and e.uid in shared
 
 
 def simplify_memo(root: Expr, memo: dict[int, Expr]) -> Expr:
@@ -60,12 +85,49 @@ def simplify_memo(root: Expr, memo: dict[int, Expr]) -> Expr:
     done = memo.get(root.uid)
     if done is not None:
         return done
-    for e in topological([root]):
-        if e.uid not in memo:
-            out = _simp_node(e, [memo[c.uid] for c in e.children])
-            memo[e.uid] = out
-            memo[out.uid] = out
+    # Only the nodes the memo does not hold yet: a rewrite's replacement, simplified in turn,
+    # costs its new nodes, not a walk over everything under it.
+    order = topological([root], memo)
+    uses: dict[int, int] = {}  # a sum uses a term once (A x + A x is 2 A x)
+    for node in order:
+        for uid in {c.uid for c in node.children} if isinstance(node, Add) else (
+                c.uid for c in node.children):
+            uses[uid] = uses.get(uid, 0) + 1
+    saved = getattr(_STATE, "shared", None)
+    shared = _STATE.shared = set() if saved is None else saved
+    try:
+        for uid, n in uses.items():
+            if n > 1 and uid in memo:
+                shared.add(memo[uid].uid)
+        for e in order:
+            if e.uid not in memo:
+                out = _rewritten(_simp_node(e, [memo[c.uid] for c in e.children]), memo)
+                memo[e.uid] = out
+                memo[out.uid] = out
+            if uses.get(e.uid, 0) > 1:
+                shared.add(memo[e.uid].uid)
+    finally:
+        _STATE.shared = saved
     return memo[root.uid]
+
+
+_MAX_REWRITE_DEPTH = 64
+
+
+def _rewritten(out: Expr, memo: dict[int, Expr]) -> Expr:
+    """``out`` replaced by the first rule of the rewrite table (:mod:`.rewrite`) that applies,
+    simplified in turn (its new nodes meet the rules too), the variables ``out`` held for its
+    named dimensions kept attached; ``out`` itself when no rule applies."""
+    target = out.children[0] if isinstance(out, WithDims) else out
+    depth = getattr(_STATE, "rewrites", 0)
+    new = rewrite(target) if depth < _MAX_REWRITE_DEPTH else None
+    if new is None or new.uid == target.uid:
+        return out
+    _STATE.rewrites = depth + 1
+    try:
+        return simplify_memo(bind_dims(new, [out]), memo)
+    finally:
+        _STATE.rewrites = depth
 
 
 def _simp_node(e: Expr, kids: list[Expr]) -> Expr:

@@ -1,5 +1,9 @@
 """Einsum simplification: inline nested einsums (where Kronecker deltas disappear), fold
-constants into the scale, and put every product in a canonical form."""
+constants into the scale, and put every product in a canonical form.
+
+Inlining a product into another is kept only when the flat product's planned cost (FLOPs and
+largest intermediate, :mod:`.cost`) is no more than the nested one's; a product other nodes
+use too is computed anyway, so its own cost is not saved by inlining it."""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any, Sequence
 
 from ..ir import Const, Einsum, Expr, Var
 from ..labels import LETTERS
-from .core import is_zero, simplify_rule, zeros
+from .core import is_shared, is_zero, simplify_rule, zeros
+from .cost import Cost, einsum_cost, largest, not_worse, spec_cost
 
 _MAX_LABELS = len(LETTERS)
 # Flattening stops at this many operands: a long chain (an unrolled loop, a deep composition)
@@ -39,10 +44,21 @@ class _Term:
         return set(self.out).union(*map(set, self.ins))
 
     def inline(self, k: int) -> bool:
-        """Replace operand ``k`` (an Einsum) by its operands; False if labels would overflow."""
+        """Replace operand ``k`` (an Einsum) by its operands; False if labels would overflow
+        or if the flat product would cost more than the nested one (:func:`_worth_inlining`)."""
         child: Einsum = self.ops[k]
         if len(self.ops) - 1 + len(child.children) > _MAX_OPERANDS:
             return False
+        saved = (self.ins, self.out, self.ops, self.scale, self.factors, dict(self.sizes), self.next)
+        if not self._inline(k):
+            return False
+        if not _worth_inlining(self, saved, child):
+            self.ins, self.out, self.ops, self.scale, self.factors, self.sizes, self.next = saved
+            return False
+        return True
+
+    def _inline(self, k: int) -> bool:
+        child: Einsum = self.ops[k]
         outer = self.ins[k]
         mapping: dict[str, int] = {}
         parent: dict[int, int] = {}
@@ -78,14 +94,51 @@ class _Term:
         self.ins, self.out = ins, out
         self.ops = self.ops[:k] + list(child.children) + self.ops[k + 1:]
         self.scale *= child.scale
-        self.factors += list(child.factor_dims)
+        self.factors = self.factors + list(child.factor_dims)
         return True
 
     def _factor(self, dim: Any) -> None:
         if isinstance(dim, str):
-            self.factors.append((dim, 1))
+            self.factors = self.factors + [(dim, 1)]
         else:
             self.scale *= dim
+
+    def cost(self) -> Cost:
+        """The planned cost of the product as it stands (its operands computed), in the
+        canonical form it would be built in: the planner's choice can depend on the order
+        of the operands."""
+        ins, out, _, sizes = _canonical(self)
+        return spec_cost(tuple(ins), out, sizes, None, self.scale != 1.0 or bool(self.factors))
+
+
+def _worth_inlining(t: _Term, saved: tuple, child: Einsum) -> bool:
+    """Whether the flat product just made in ``t`` costs no more than the nested one it
+    replaces (``saved``: the term before inlining ``child``).
+
+    An embedding or broadcast (a Kronecker delta: inlining removes it) always is.  Otherwise
+    the flat product must not raise the planned FLOPs or largest intermediate of the nested
+    form, counting the child's own cost only when nothing else uses it: a child used
+    elsewhere is computed anyway, and inlining it would compute it again inside every user
+    (a chain ``u = t @ M; t = u * cos(u)`` would flatten into products of every earlier
+    step).
+    """
+    out = child.output
+    carried = set("".join(child.inputs))
+    if len(set(out)) != len(out) or not set(out) <= carried:
+        return True
+    if len(child.inputs) == 1 and sorted(child.inputs[0]) == sorted(out):
+        # A transpose or a scale: a relabelling, free but for its factor, which the flat
+        # product applies to its smallest operand; inlined, equal products are one node.
+        return True
+    flat = t.cost()
+    ins, out_, ops, scale, factors, sizes, next_ = saved
+    nested = _Term.__new__(_Term)
+    nested.ins, nested.out, nested.ops, nested.sizes = ins, out_, ops, sizes
+    nested.scale, nested.factors = scale, factors
+    before = nested.cost()
+    if not is_shared(child):
+        before = before + einsum_cost(child)
+    return not_worse(flat, before, largest(t.ops))
 
 
 @simplify_rule.register(Einsum)
@@ -96,6 +149,16 @@ def simplify_einsum(e: Einsum, kids: Sequence[Expr]) -> Expr:
         op = t.ops[k]
         if isinstance(op, Einsum) and t.inline(k):
             continue  # the inlined operands start at k
+        if isinstance(op, Einsum) and op.scale != 1.0 and not is_shared(op):
+            # Kept nested (inlining would cost more): its scale moves out if that is free.
+            before, scale = t.cost() + einsum_cost(op), t.scale
+            core = _unscaled(op)
+            t.scale *= op.scale
+            t.ops[k] = core
+            after = t.cost() + (einsum_cost(core) if isinstance(core, Einsum) else Cost(0, 0))
+            if not_worse(after, before):
+                continue
+            t.scale, t.ops[k] = scale, op
         if isinstance(op, Const) and op.ndim == 0:
             t.scale *= op.value.item()
             del t.ops[k], t.ins[k]
@@ -119,6 +182,14 @@ def simplify_einsum(e: Einsum, kids: Sequence[Expr]) -> Expr:
     return out
 
 
+def _unscaled(e: Einsum) -> Expr:
+    """``e`` without its scale (its only operand when that leaves an identity)."""
+    core = Einsum(e.inputs, e.output, e.children, e.sizes, 1.0, e.factor_dims)
+    if is_identity(core):
+        core = core.children[0]
+    return core
+
+
 def is_identity(e: Einsum) -> bool:
     """True when ``e`` (ignoring its scale) returns its only operand unchanged.
 
@@ -132,6 +203,12 @@ def is_identity(e: Einsum) -> bool:
 
 def _build(t: _Term) -> Einsum:
     """Canonical Einsum from a term: operands sorted, labels renamed by first appearance."""
+    ins, out, ops, sizes = _canonical(t)
+    return Einsum(ins, out, ops, sizes, t.scale, t.factors)
+
+
+def _canonical(t: _Term) -> tuple[list[str], str, list[Expr], dict[str, Any]]:
+    """The canonical ``(inputs, output, operands, sizes)`` of a term (see :func:`_build`)."""
     ins, ops, out, sizes = [list(s) for s in t.ins], list(t.ops), list(t.out), dict(t.sizes)
     if not ops:
         ops, ins = [Const(1.0)], [[]]
@@ -145,8 +222,8 @@ def _build(t: _Term) -> Einsum:
         ops, ins = [p[0] for p in pairs], [p[1] for p in pairs]
     order = _first_appearance(out, ins)
     letter = {l: LETTERS[k] for l, k in order.items()}
-    return Einsum(["".join(letter[l] for l in s) for s in ins], "".join(letter[l] for l in out),
-                  ops, {letter[l]: sizes[l] for l in order}, t.scale, t.factors)
+    return (["".join(letter[l] for l in s) for s in ins], "".join(letter[l] for l in out),
+            ops, {letter[l]: sizes[l] for l in order})
 
 
 def _first_appearance(out: list[int], ins: list[list[int]]) -> dict[int, int]:

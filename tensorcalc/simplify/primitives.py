@@ -1,11 +1,15 @@
-"""Simplification rules of the primitives (elementwise functions, indexing)."""
+"""Simplification rules of the primitives (elementwise functions, functions along axes,
+indexing). The rewrites that replace a primitive by a simpler expression (``log(exp u) -> u``)
+are the families of :mod:`tensorcalc.simplify.rewrites`."""
 
 from __future__ import annotations
 
-from ..ir import Const, Expr
-from ..ops import Func, Index, IndexAdjoint, Stack
+import numpy as np
+
+from ..ir import Const, Einsum, Expr
+from ..ops import AxisFunc, Func, Index, IndexAdjoint, Stack
 from ..ops.functions import power
-from .core import simplify_rule
+from .core import rebuild, simplify_rule
 
 
 
@@ -14,9 +18,21 @@ def _func(e: Func, kids: list[Expr]) -> Expr:
     x = kids[0]
     if isinstance(x, Const):
         return Const(e.eval_node(x.value, sizes={}))
+    if _scalar_broadcast(x):  # f of a broadcast number: the broadcast of f(number)
+        value = e.eval_node(np.asarray(x.scale * x.children[0].value), sizes={})
+        return Einsum([""], x.output, [Const(value)], x.sizes)
     if e.name == "pow":
         return power(x, e.param)
     return e if x is e.children[0] else Func(e.name, x, e.param)
+
+
+@simplify_rule.register(AxisFunc)
+def _axisfunc(e: AxisFunc, kids: list[Expr]) -> Expr:
+    """Constants folded; otherwise the node on its simplified argument."""
+    x = kids[0]
+    if isinstance(x, Const):
+        return Const(e.eval_node(x.value, sizes={}))
+    return e if x is e.children[0] else rebuild(e, [x])
 
 
 @simplify_rule.register(Index)
@@ -33,6 +49,11 @@ def _index(e: Index, kids: list[Expr]) -> Expr:
     if isinstance(x, Const):
         return Const(x.value[e.index])
     return e if x is e.children[0] else Index(x, e.index)
+
+
+def _scalar_broadcast(x: Expr) -> bool:
+    return isinstance(x, Einsum) and len(x.children) == 1 and x.inputs == ("",) \
+        and isinstance(x.children[0], Const) and not x.factor_dims and len(set(x.output)) == len(x.output)
 
 
 def _same_index(a: tuple, b: tuple) -> bool:

@@ -1,0 +1,1 @@
+"""Tests of the tensorcalc command and its demo."""

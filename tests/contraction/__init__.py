@@ -1,0 +1,1 @@
+"""Tests of tensorcalc.contraction: einsum, paths, expressions, the compiled core, string-level gradients."""

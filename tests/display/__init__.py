@@ -1,0 +1,1 @@
+"""Tests of tensorcalc.display: einsum text, matrix and index notation, LaTeX, generated numpy."""

@@ -1,0 +1,1 @@
+"""Tests of tensorcalc.evaluation: evaluate and compile."""

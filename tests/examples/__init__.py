@@ -1,0 +1,1 @@
+"""The worked examples of the lecture notes (seed examples), with exact values."""

@@ -1,0 +1,1 @@
+"""Tests of tensorcalc.ir: builders, shapes, named dimensions, hash-consed uids."""

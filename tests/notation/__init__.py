@@ -1,0 +1,1 @@
+"""Tests of tensorcalc.notation: the index-notation parser and its lowering."""

@@ -1,0 +1,1 @@
+"""Tests of tensorcalc.ops: the primitives' values and operators."""
