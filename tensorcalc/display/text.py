@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from ..ir import Add, Const, Einsum, Expr, Var, WithDims
 from ..ir.registry import NodeRules
-from ..ops import AxisFunc, Func, Index, LogSumExp, MatFunc, PowArray, Stack
+from ..ops import AxisFunc, Func, Index, MatFunc, PowArray, Stack
 from ..simplify import simplified
 from .format import (display_spec, factor_dims, is_identity, number, scalar_broadcast,
                      shared_names, sign_magnitude, signed_sum)
@@ -179,14 +179,6 @@ def _fmt_axisfunc(node: Any, p: StrPrinter) -> tuple[str, int]:
     if tuple(node.axes) == default:
         return f"{node.name}({p.text(x)})", 3
     return f"{node.name}({p.text(x)}, axis={tuple(node.axes)})", 3
-
-
-@str_rule.register(LogSumExp)
-def _fmt_logsumexp(node: Any, p: StrPrinter) -> tuple[str, int]:
-    x = node.children[0]
-    if tuple(node.axes) == tuple(range(x.ndim)):
-        return f"logsumexp({p.text(x)})", 3
-    return f"logsumexp({p.text(x)}, axis={tuple(node.axes)})", 3
 
 
 @str_rule.register(Index)

@@ -472,24 +472,21 @@ def _fmt_reshape(node: Any, p: StrPrinter) -> tuple[str, int]:
     return f"reshape({p.text(node.children[0])}, {shape_text(node.shape)})", 3
 
 
-@str_rule.register(ReduceExtremum)
-def _fmt_reduceextremum(node: Any, p: StrPrinter) -> tuple[str, int]:
-    return f"{node.kind}({p.text(node.children[0])}, axis={node.axes})", 3
+# The reductions print as calls: ``max(x, axis=(1,))``, ``argmax_mask(x, axis=(1,))``...
+_CALL_NAMES = {
+    ReduceExtremum: lambda node: node.kind,
+    ExtremumMask: lambda node: f"arg{node.kind}_mask",
+    ReduceProd: lambda node: "prod",
+    ProdExcept: lambda node: "prod_except",
+}
 
 
-@str_rule.register(ExtremumMask)
-def _fmt_extremummask(node: Any, p: StrPrinter) -> tuple[str, int]:
-    return f"arg{node.kind}_mask({p.text(node.children[0])}, axis={node.axes})", 3
+def _fmt_reduction(node: Any, p: StrPrinter) -> tuple[str, int]:
+    return f"{_CALL_NAMES[type(node)](node)}({p.text(node.children[0])}, axis={node.axes})", 3
 
 
-@str_rule.register(ReduceProd)
-def _fmt_reduceprod(node: Any, p: StrPrinter) -> tuple[str, int]:
-    return f"prod({p.text(node.children[0])}, axis={node.axes})", 3
-
-
-@str_rule.register(ProdExcept)
-def _fmt_prodexcept(node: Any, p: StrPrinter) -> tuple[str, int]:
-    return f"prod_except({p.text(node.children[0])}, axis={node.axes})", 3
+for _cls in _CALL_NAMES:
+    str_rule.register(_cls)(_fmt_reduction)
 
 
 @code_rule.register(Reshape)
