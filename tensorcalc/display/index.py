@@ -19,7 +19,7 @@ from ..labels import Labels
 from ..ops import AxisFunc, Func, Index, LogSumExp, MatFunc
 from .format import factor_dims, leading_minus, number, sign_magnitude, signed_sum
 from .matrix import MatrixPrinter, NotMatrix, reading_order
-from .matrix import _fmt_axisfunc as _fmt_matrix_axisfunc
+from .matrix import axisfunc_matrix_text
 from ..simplify import simplified
 from .render import LATEX, UNICODE, Renderer
 from .text import to_str
@@ -175,7 +175,7 @@ def _fmt_axisfunc(node: Any, labels: list[str], p: IndexPrinter) -> tuple[str, i
     labels on the result."""
     inner = MatrixPrinter(p.r)
     try:
-        text, prec = _fmt_matrix_axisfunc(node, inner)
+        text, prec = axisfunc_matrix_text(node, inner)
     except NotMatrix:
         raise NotMatrix(f"{node.name} of a tensor expression") from None
     if not labels:

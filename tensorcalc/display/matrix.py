@@ -388,7 +388,7 @@ def _fmt_matfunc(node: Any, p: MatrixPrinter) -> tuple[str, int]:
 
 
 @matrix_rule.register(AxisFunc)
-def _fmt_axisfunc(node: Any, p: MatrixPrinter) -> tuple[str, int]:
+def axisfunc_matrix_text(node: Any, p: MatrixPrinter) -> tuple[str, int]:
     """``softmax(z)`` and ``log_softmax(z)`` of a vector (or along the rows of a matrix),
     ``logsumexp(z)`` over every entry, ``‖x‖`` and ``x/‖x‖``."""
     x = node.children[0]
