@@ -262,6 +262,18 @@ class Add(Expr):
         return self.coeffs
 
     def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+        first = self.coeffs[0]
+        if len(values) > 1 and all(c == first for c in self.coeffs):
+            # a common coefficient scales the sum once, in place: 0.5 * (t + tᵀ) is two passes
+            out = values[0] + values[1]
+            for v in values[2:]:
+                out += v
+            if first == 1.0:
+                return out
+            if np.can_cast(np.result_type(out, first), out.dtype, "same_kind"):
+                out *= first
+                return out
+            return out * first
         out = None
         for c, v in zip(self.coeffs, values):
             term = v if c == 1.0 else v * c
