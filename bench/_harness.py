@@ -14,14 +14,16 @@ the parent pools the passes and prints one table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
+import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -247,18 +249,76 @@ def run_suite(script: str, args: argparse.Namespace, case_names: Sequence[str],
     library would hand whole bursts to whichever library happened to run then. Each pass times
     every library for ``target / rounds`` per case, and the samples of all passes are pooled.
     """
+    return run_phases(script, args, case_names, libs, busy=False)[QUIET]
+
+
+QUIET, BUSY = "quiet", "busy"
+
+# The neighbour of --busy: numpy matrix products in a loop, with numpy's own multi-threaded BLAS
+# (every thread it wants, as a user's other job would take), until the parent ends it. Its
+# "ready" line tells the parent that the loop runs (imports and inputs done).
+_NEIGHBOUR_CODE = """
+import sys
+import numpy as np
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+c = np.empty((n, n))
+print("ready", flush=True)
+while True:
+    np.matmul(a, b, out=c)
+"""
+
+
+@contextlib.contextmanager
+def busy_neighbour(size: int = 1024) -> Iterator[subprocess.Popen]:
+    """A process doing ``size`` x ``size`` float64 matrix products for as long as the block runs.
+
+    It is ended by its own process id (terminate, then kill if it lingers), also when the
+    block raises.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _NEIGHBOUR_CODE, str(size)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        if proc.stdout is not None and proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"busy neighbour failed to start (exit code {proc.poll()})")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_phases(script: str, args: argparse.Namespace, case_names: Sequence[str],
+               libs: Sequence[str], busy: bool) -> dict[str, list[WorkerResult]]:
+    """``run_suite`` on a quiet machine and, with ``busy``, beside a :func:`busy_neighbour`.
+
+    Every round runs a quiet pass and then a busy pass over all libraries, so that slow drifts
+    of the background load fall on both phases alike. Returns the results per phase.
+    """
     rounds = 1 if args.quick else max(1, args.rounds)
     forwarded = ["--quick"] if args.quick else [
         "--target", f"{args.target / rounds:.6g}", "--min-samples", str(-(-3 // rounds))]
-    passes: dict[str, list[WorkerResult]] = {lib: [] for lib in libs}
+    phases = (QUIET, BUSY) if busy else (QUIET,)
+    passes = {(phase, lib): [] for phase in phases for lib in libs}
     for round_ in range(1, rounds + 1):
-        for lib in libs:
-            if passes[lib] and passes[lib][-1].unavailable is not None:
-                continue  # not installed: asking again will not change the answer
-            print(f"running {lib} (pass {round_}/{rounds}) ...", file=sys.stderr, flush=True)
-            passes[lib].append(run_worker(script, lib, case_names, forwarded, args.timeout))
-    merged = [merge_passes(results, case_names) for results in passes.values()]
-    return [use_statistic(result, args.stat) for result in merged]
+        for phase in phases:
+            load = (busy_neighbour(getattr(args, "busy_size", 1024)) if phase == BUSY
+                    else contextlib.nullcontext())
+            with load:
+                for lib in libs:
+                    done = passes[phase, lib]
+                    if done and done[-1].unavailable is not None:
+                        continue  # not installed: asking again will not change the answer
+                    suffix = ", busy" if phase == BUSY else ""
+                    print(f"running {lib} (pass {round_}/{rounds}{suffix}) ...",
+                          file=sys.stderr, flush=True)
+                    done.append(run_worker(script, lib, case_names, forwarded, args.timeout))
+    return {phase: [use_statistic(merge_passes(passes[phase, lib], case_names), args.stat)
+                    for lib in libs] for phase in phases}
 
 
 def use_statistic(result: WorkerResult, stat: str) -> WorkerResult:
@@ -297,19 +357,39 @@ def merge_cells(cells: Sequence[dict]) -> dict:
     return merged
 
 
+def load_note(before: float) -> str:
+    """The machine's 1-minute load average when the run began and now, against its cores: the
+    context a reader needs to judge the table on a shared machine."""
+    return (f"load average (1 min) at start {before:.2f}, at end {os.getloadavg()[0]:.2f},"
+            f" on {os.cpu_count()} cores; finished {time.strftime('%Y-%m-%d %H:%M %Z')}")
+
+
 def finish(args: argparse.Namespace, suite: str, results: Sequence[WorkerResult],
-           lines: Sequence[str]) -> int:
-    """Print the table and notes, write --json; the exit code is 1 when any check failed."""
+           lines: Sequence[str], phases: Mapping[str, Sequence[WorkerResult]] | None = None,
+           extra: Mapping[str, Any] | None = None) -> int:
+    """Print the table and notes, write --json; the exit code is 1 when any check failed.
+
+    ``phases`` are further runs of the suite (``{"busy": results}``): their mismatches count
+    and their results go into the JSON under the phase's name, as ``extra`` does.
+    """
     print("\n".join(lines))
     versions = sorted({r.version for r in results if r.version})
     if versions:
         print("versions: " + ", ".join(versions))
     notes = unavailable_notes(results)
+    for phase, phase_results in (phases or {}).items():
+        notes += [f"  ({phase}) {note.strip()}" for note in unavailable_notes(phase_results)
+                  if note not in notes]
     if notes:
         print("notes:\n" + "\n".join(notes))
     bad = mismatches(results)
-    write_json(args.json, {"suite": suite, "quick": args.quick,
-                           "results": results_payload(results), "mismatches": bad})
+    for phase, phase_results in (phases or {}).items():
+        bad += [f"({phase}) {line}" for line in mismatches(phase_results)]
+    payload = {"suite": suite, "quick": args.quick, "results": results_payload(results),
+               "mismatches": bad}
+    payload.update({phase: results_payload(r) for phase, r in (phases or {}).items()})
+    payload.update(extra or {})
+    write_json(args.json, payload)
     if bad:
         print("MISMATCHES:\n  " + "\n  ".join(bad))
         return 1

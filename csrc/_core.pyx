@@ -8,16 +8,21 @@
 #   * GEMM: batched matrix products through scipy's BLAS, with strides passed as leading
 #     dimensions; an operand is packed (copied) only when no leading dimension describes it.
 # Geometry is checked with the GIL held; the loops then run with it released.
+#
+# Threads (pool.h): large steps are split into items (batches, row or column blocks of one
+# product, pieces of a long dot, outer-loop slices of a typed loop) that a small pthread pool
+# and the calling thread take in turn; BLAS runs on one thread inside them, as torch does.
+# One thread count serves both: the one the user gave scipy's BLAS (OPENBLAS_NUM_THREADS,
+# threadpoolctl), unless set_threads fixes another.
 
 cimport numpy as cnp
 from cpython.ref cimport Py_INCREF
-from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport (sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, cgemv, zgemv,
                                        sdot, ddot, cdotu, zdotu)
 
 import os
-import warnings
 
 import numpy as np
 
@@ -33,21 +38,37 @@ cdef extern from "numpy/arrayobject.h":
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
+cdef extern from "pool.h" nogil:
+    ctypedef void (*tc_item_fn)(void* ctx, Py_ssize_t item) noexcept nogil
+    const int TC_POOL_THREADS
+    void tc_pool_run(tc_item_fn fn, void* ctx, Py_ssize_t n, int nthreads)
+    int tc_pool_workers()
+    int tc_blas_threads()
+    int tc_blas_enter()
+    void tc_blas_leave(int held)
+    void tc_blas_bind(void* get, void* set)
+
 # The kinds and roles as module attributes too (_core.GEMM, _core.ROW), as well as through
 # their enums (_core.StepKind.GEMM, _core.Role.ROW).
 globals().update(StepKind.__members__)
 globals().update(Role.__members__)
 
-cdef Py_ssize_t PARALLEL_WORK = 1 << 21   # SOP loops larger than this use several threads
-# Typed loops are memory-bound: on the 2-core shared machines this library is tuned on, a
-# second thread bought nothing and cost up to 5x whenever the other core was busy (libgomp
-# threads spin after a region). So one thread by default; set_threads(n) opts in.
-cdef int MAX_THREADS = 1
-# libgomp keeps its thread pool across fork() although the threads do not survive it: a
-# child forked after a parallel region hangs in its next one. OMP_STARTED records that this
-# process has run one; OMP_LOST that its parent had, so threads stay off here for good.
-cdef bint OMP_STARTED = False
-cdef bint OMP_LOST = False
+# Below these amounts a step stays on the calling thread: waking a worker costs some tens
+# of microseconds, and each item should be worth several wake-ups.
+cdef Py_ssize_t PARALLEL_WORK = 1 << 20   # typed loops: elements visited
+cdef Py_ssize_t PARALLEL_GEMM = 1 << 21   # BLAS products: multiply-adds
+cdef Py_ssize_t PARALLEL_STREAM = 1 << 18 # BLAS matrix-vector and dot: matrix elements read
+cdef int ITEMS_PER_THREAD = 4             # a parked thread delays one item, not a quarter
+cdef Py_ssize_t SCRATCH_LIMIT = 1 << 24   # bytes of partial results a GEMM step may add
+# The thread policy: FIXED_THREADS from set_threads, else (0) the count of scipy's BLAS as
+# read when a step starts; never more than the CPUs this process may run on.
+cdef int FIXED_THREADS = 0
+# Steps shared over the pool, by how they were cut (tests read them through _cuts()):
+# SPLIT_NONE .. SPLIT_INNER for BLAS steps, then typed-loop slices. Updated racily by
+# concurrent callers: a count, not an account.
+cdef Py_ssize_t CUT_COUNTS[5]
+cdef int CPU_COUNT = 1
+cdef bint BLAS_PROBED = False
 cdef Py_ssize_t INT_LIMIT = 2147483647     # scipy's BLAS takes 32-bit ints
 cdef enum:
     TILE = 32                                # block edge for transposing loops
@@ -69,12 +90,14 @@ cdef struct Mat:
 cdef struct Kernel:
     # Everything one typed run needs, filled with the GIL held and run by _dispatch without.
     int kind                      # SOP or GEMM
+    int typenum                   # set by _dispatch: thread items re-dispatch on it
     int nd
     const Py_ssize_t* size
     Mat A, B, C                   # SOP uses data and s only
     const int* role               # GEMM
     bint binary, overwrite, tiled # SOP
     int nthreads                  # SOP
+    int par                       # SOP: the loop threads slice (with nthreads > 1)
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64),
           np.dtype(np.complex64), np.dtype(np.complex128))
@@ -176,6 +199,7 @@ include "blas.pxi"
 cdef void _dispatch(int typenum, Kernel* job) noexcept nogil:
     """Run ``job`` with the typed specialization of ``typenum`` (run_plan admits only these
     four): the one place a dtype picks one."""
+    job.typenum = typenum
     if typenum == cnp.NPY_FLOAT64:
         _run_typed(<double*>NULL, job)
     elif typenum == cnp.NPY_FLOAT32:
@@ -191,8 +215,7 @@ cdef void _run_typed(num* tag, Kernel* job) noexcept nogil:
     if job.kind == GEMM:
         _gemm_batches(<num*>job.A.data, <num*>job.B.data, <num*>job.C.data, job)
     else:
-        _sop(<num*>job.A.data, <num*>job.B.data, <num*>job.C.data, job.nd, job.size, job.A.s,
-             job.B.s, job.C.s, job.binary, job.overwrite, job.nthreads, job.tiled)
+        _sop(<num*>job.A.data, job)
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,37 +343,130 @@ def relabel_view(cnp.ndarray arr, tuple dims, tuple shape):
     return view
 
 
-def set_threads(int n):
-    """Use at most ``n`` threads in the typed loops (BLAS keeps its own setting).
+def set_threads(n=None):
+    """Use at most ``n`` threads per step (typed loops and BLAS products alike); returns the
+    previous setting.
 
-    Returns the previous value. ``n = 1`` keeps every loop on the calling thread. A process
-    forked after the typed loops ran in parallel starts with one thread and keeps it (with a
-    RuntimeWarning if asked for more): OpenMP cannot start threads there again.
+    ``None`` (the default) follows scipy's BLAS: the count OPENBLAS_NUM_THREADS or
+    ``threadpoolctl.threadpool_limits`` gave it, at most the CPUs this process may use.
+    ``n = 1`` keeps every step on the calling thread. BLAS itself always runs on one thread
+    inside the core's steps, so the two never compete for cores; a forked child keeps the
+    setting and starts its own threads.
     """
-    global MAX_THREADS
-    if n < 1:
-        raise ValueError(f"thread count must be at least 1, got {n}")
-    old = MAX_THREADS
-    if n > 1 and OMP_LOST:
-        warnings.warn("tensorcalc: this process was forked after parallel loops ran; "
-                      "OpenMP threads cannot be used here, so loops stay on one thread",
-                      RuntimeWarning, stacklevel=2)
-        n = 1
-    MAX_THREADS = n
+    global FIXED_THREADS
+    if n is not None and n < 1:
+        raise ValueError(f"thread count must be at least 1 (or None), got {n}")
+    old = FIXED_THREADS or None
+    FIXED_THREADS = 0 if n is None else n
     return old
 
 
-def _after_fork_in_child():
-    global MAX_THREADS, OMP_LOST, OMP_STARTED
-    # Keep the child off libgomp: a parallel region would wait forever for the parent's
-    # pool threads. Without a parallel region before the fork the pool is fresh, but another
-    # library in the process may share libgomp, so the child starts on one thread anyway.
-    MAX_THREADS = 1
-    OMP_LOST = OMP_LOST or OMP_STARTED
-    OMP_STARTED = False
+def threads():
+    """The number of threads a large step would use now (see :func:`set_threads`)."""
+    _probe_blas()
+    return _threads()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_CUT_NAMES = ("batches", "rows", "columns", "inner", "slices")
+
+
+def _cuts():
+    """How many steps were shared over threads, by kind of cut, since the last call."""
+    counts = {name: CUT_COUNTS[k] for k, name in enumerate(_CUT_NAMES)}
+    for k in range(5):
+        CUT_COUNTS[k] = 0
+    return counts
+
+
+def _pool_workers():
+    """Worker threads alive in this process's pool (tests: they start lazily, after fork too)."""
+    return tc_pool_workers()
+
+
+cdef int _threads() noexcept nogil:
+    if not TC_POOL_THREADS:     # built without pthreads: every step on the calling thread
+        return 1
+    if FIXED_THREADS > 0:
+        return FIXED_THREADS
+    cdef int n = tc_blas_threads()
+    if n <= 0:                  # a BLAS whose threads we cannot read: our own count
+        n = CPU_COUNT
+    return min(n, CPU_COUNT)
+
+
+# How to read and set the thread count of each BLAS that threadpoolctl recognises, by its
+# internal_api: symbol names tried in order (scipy-openblas prefixes its symbols). Each
+# function takes or returns a plain C int.
+_BLAS_THREAD_CALLS = {
+    "openblas": (("openblas_get_num_threads", "scipy_openblas_get_num_threads",
+                  "openblas_get_num_threads64_", "scipy_openblas_get_num_threads64_"),
+                 ("openblas_set_num_threads", "scipy_openblas_set_num_threads",
+                  "openblas_set_num_threads64_", "scipy_openblas_set_num_threads64_")),
+    "mkl": (("MKL_Get_Max_Threads",), ("MKL_Set_Num_Threads",)),
+}
+# the double GEMM as scipy's cython_blas links it, to tell its BLAS from numpy's
+_GEMM_SYMBOLS = ("scipy_dgemm_", "dgemm_", "dgemm")
+
+
+def _probe_blas():
+    """Find the thread controls of the BLAS the core calls (once per process).
+
+    threadpoolctl lists the BLAS libraries loaded (numpy's and scipy's OpenBLAS are two, with
+    two pools); the one whose dgemm is the one scipy.linalg.cython_blas resolves is ours.
+    Without threadpoolctl or a known library, BLAS products stay on the calling thread and
+    BLAS keeps its own threads.
+    """
+    global BLAS_PROBED
+    if BLAS_PROBED:
+        return
+    BLAS_PROBED = True
+    try:
+        _bind_blas()
+    except Exception:  # any failure to introspect leaves BLAS to itself, never breaks a call
+        pass
+
+
+def _bind_blas():
+    try:
+        import ctypes
+        import scipy.linalg.cython_blas as cython_blas
+        import threadpoolctl
+    except ImportError:
+        return
+    address = _symbol_address(ctypes, ctypes.CDLL(cython_blas.__file__), _GEMM_SYMBOLS)
+    if address is None:
+        return
+    for ctl in threadpoolctl.ThreadpoolController().lib_controllers:
+        calls = _BLAS_THREAD_CALLS.get(ctl.internal_api)
+        if calls is None or ctl.filepath is None:
+            continue
+        lib = ctypes.CDLL(ctl.filepath)
+        if _symbol_address(ctypes, lib, _GEMM_SYMBOLS) != address:
+            continue
+        get = _symbol_address(ctypes, lib, calls[0])
+        put = _symbol_address(ctypes, lib, calls[1])
+        if get is not None and put is not None:
+            tc_blas_bind(<void*><size_t>get, <void*><size_t>put)
+        return
+
+
+def _symbol_address(ctypes, lib, names):
+    for name in names:
+        try:
+            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        except AttributeError:
+            continue
+    return None
+
+
+def _cpu_count():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+CPU_COUNT = _cpu_count()
 
 
 def run_plan(tuple steps, list operands, object dtype, int n_inputs=-1):
@@ -369,6 +485,8 @@ def run_plan(tuple steps, list operands, object dtype, int n_inputs=-1):
         raise TypeError(f"the compiled core does not handle dtype {dt}")
     if n_inputs >= 0 and len(operands) != n_inputs:
         raise TensorcalcError(f"the plan takes {n_inputs} operands, got {len(operands)}")
+    if not BLAS_PROBED:
+        _probe_blas()
     slots = list(operands)
     for k in range(len(slots)):
         if not _usable(slots[k], typenum, itemsize):

@@ -203,12 +203,14 @@ cdef void _dot_t(Py_ssize_t n, num* x, int incx, num* y, int incy, num* out) noe
         out[0] = cdotu(&nn, x, &incx, y, &incy)
 
 
-cdef void _product(num* a, num* b, num* c, const Kernel* job) noexcept nogil:
-    """One C = A B through BLAS: DOT for a scalar, GEMV for a vector, GEMM otherwise."""
+cdef void _product(num* a, num* b, num* c, const Kernel* job, Py_ssize_t M, Py_ssize_t N,
+                   Py_ssize_t K) noexcept nogil:
+    """One C = A B of M x N (a block of the step's product, or all of it) through BLAS:
+    DOT for a scalar, GEMV for a vector, GEMM otherwise. A block keeps the strides and
+    leading dimensions of the whole, so every layout _layout checked still holds."""
     cdef const Mat* A = &job.A
     cdef const Mat* B = &job.B
     cdef const Mat* C = &job.C
-    cdef Py_ssize_t M = C.rows, N = C.cols, K = A.cols
     cdef char ta, tb
     if N == 1 and M == 1:
         _dot_t(K, a, _inc(K, A.s_cols), b, _inc(K, B.s_rows), c)
@@ -238,11 +240,261 @@ cdef void _product(num* a, num* b, num* c, const Kernel* job) noexcept nogil:
         _gemm_t(a, b, c, ta, tb, M, N, K, A.ld, B.ld, C.ld)
 
 
+cdef enum:
+    SPLIT_NONE = 0      # items are ranges of whole products
+    SPLIT_ROWS = 1      # items are (product, block of rows): each re-reads all of B
+    SPLIT_COLS = 2      # items are (product, block of columns): each re-reads all of A
+    SPLIT_INNER = 3     # items are (product, slab of the inner length) into scratch C's,
+                        # summed afterwards in a fixed order
+
+
+cdef struct GemmItems:
+    # How one GEMM step is cut into items for the thread pool (see _plan_items).
+    const Kernel* job
+    Kernel scratch                # SPLIT_INNER: the job writing one M x N row-major partial
+    int nb                        # batch loop dims longer than 1, outermost first
+    int bdims[MAXD]
+    Py_ssize_t nbatch             # products in the step
+    Py_ssize_t nitems
+    int split
+    Py_ssize_t nsplit             # blocks per product
+    Py_ssize_t length             # the length being cut into blocks (M, N or K)
+    Py_ssize_t unit               # block edges fall on multiples of this (BLAS kernel widths)
+    Py_ssize_t area               # SPLIT_INNER: M * N, the elements of one partial
+    void* partial                 # SPLIT_INNER: one partial per item
+
+
+cdef inline void _batch_offsets(const GemmItems* t, Py_ssize_t q, Py_ssize_t* oa,
+                                Py_ssize_t* ob, Py_ssize_t* oc) noexcept nogil:
+    """Element offsets of the ``q``-th product of the step (batch dims in row-major order)."""
+    cdef const Kernel* job = t.job
+    cdef int k, d
+    cdef Py_ssize_t idx
+    oa[0] = 0
+    ob[0] = 0
+    oc[0] = 0
+    for k in range(t.nb - 1, -1, -1):
+        d = t.bdims[k]
+        idx = q % job.size[d]
+        q = q // job.size[d]
+        oa[0] += idx * job.A.s[d]
+        ob[0] += idx * job.B.s[d]
+        oc[0] += idx * job.C.s[d]
+
+
+cdef inline Py_ssize_t _edge(const GemmItems* t, Py_ssize_t r) noexcept nogil:
+    """Start of block ``r`` of ``t.nsplit`` over ``t.length`` (r = nsplit: the end)."""
+    if r >= t.nsplit:
+        return t.length
+    return (t.length // t.unit) * r // t.nsplit * t.unit
+
+
+cdef int _pick_split(const Kernel* job, Py_ssize_t* length, Py_ssize_t* edge) noexcept nogil:
+    """Where to cut one product, and the least block edge (0 edge: do not cut).
+
+    A matrix-vector product or a dot reads its matrix once: cut it so that each block is a
+    run of whole contiguous rows (or columns) of it. A GEMM is cut where the extra traffic is
+    least: row blocks re-read B (K x N), column blocks A (M x K), inner slabs write and sum
+    one M x N partial each.
+    """
+    cdef Py_ssize_t M = job.C.rows, N = job.C.cols, K = job.A.cols
+    cdef Py_ssize_t rows, cols, inner
+    edge[0] = 8
+    if M == 1 and N == 1:
+        length[0] = K
+        return SPLIT_INNER
+    # (a few long rows or columns: pieces of the inner length instead)
+    if N == 1:
+        if job.A.layout == ROW_MAJOR and M >= 16:
+            length[0] = M
+            return SPLIT_ROWS
+        length[0] = K
+        return SPLIT_INNER
+    if M == 1:
+        if job.B.layout != ROW_MAJOR and N >= 16:
+            length[0] = N
+            return SPLIT_COLS
+        length[0] = K
+        return SPLIT_INNER
+    # blocks narrower than this spend too much on packing the operand they share
+    edge[0] = 64
+    rows = _mul_sat(K, N) if M >= 2 * edge[0] else PY_SSIZE_T_MAX
+    cols = _mul_sat(M, K) if N >= 2 * edge[0] else PY_SSIZE_T_MAX
+    inner = _mul_sat(2 * M, N) if K >= 2 * edge[0] else PY_SSIZE_T_MAX
+    if rows == PY_SSIZE_T_MAX and cols == PY_SSIZE_T_MAX and inner == PY_SSIZE_T_MAX:
+        edge[0] = 0
+        return SPLIT_NONE
+    if inner < rows and inner < cols:
+        length[0] = K
+        return SPLIT_INNER
+    if cols < rows:
+        length[0] = N
+        return SPLIT_COLS
+    length[0] = M
+    return SPLIT_ROWS
+
+
+cdef bint _plan_items(GemmItems* t, const Kernel* job, int nthreads,
+                      Py_ssize_t itemsize) noexcept nogil:
+    """Decide how to cut the step; False when it should run as one piece.
+
+    Many products: ranges of whole products, ITEMS_PER_THREAD per thread. Fewer: each
+    product is cut as well (_pick_split), so that one big GEMM or GEMV is shared too.
+    """
+    cdef Py_ssize_t M = job.C.rows, N = job.C.cols, K = job.A.cols
+    cdef Py_ssize_t work, target, least, edge = 0, length = 0, want
+    cdef int k
+    t.job = job
+    t.nb = 0
+    t.nbatch = 1
+    t.partial = NULL
+    for k in range(job.nd):
+        if job.role[k] == BATCH and job.size[k] != 1:
+            t.bdims[t.nb] = k
+            t.nb += 1
+            t.nbatch = _mul_sat(t.nbatch, job.size[k])
+    if nthreads <= 1 or t.nbatch == PY_SSIZE_T_MAX:
+        return False
+    work = _mul_sat(_mul_sat(_mul_sat(M, N), K), t.nbatch)
+    least = PARALLEL_STREAM if (M == 1 or N == 1) else PARALLEL_GEMM
+    if work < least:
+        return False
+    # no item smaller than a fraction of the threshold: each must pay for its hand-over
+    target = min(<Py_ssize_t>nthreads * ITEMS_PER_THREAD, work // (least // 8))
+    t.split = SPLIT_NONE
+    t.nsplit = 1
+    if t.nbatch < target:
+        t.split = _pick_split(job, &length, &edge)
+        if t.split != SPLIT_NONE:
+            want = (target + t.nbatch - 1) // t.nbatch
+            t.nsplit = min(want, length // edge)
+            if t.nbatch == 1 and t.nsplit > nthreads:
+                t.nsplit -= t.nsplit % nthreads   # 3 blocks on 2 threads take 2 rounds
+            t.length = length
+            t.area = _mul_sat(M, N)
+            if t.split == SPLIT_INNER and _mul_sat(_mul_sat(t.area, t.nbatch * t.nsplit),
+                                                   itemsize) > SCRATCH_LIMIT:
+                t.nsplit = 1
+            if t.nsplit >= 2:
+                t.unit = 8 if length // t.nsplit >= 64 else 1
+        if t.nsplit < 2:
+            t.split = SPLIT_NONE
+            t.nsplit = 1
+    if t.split == SPLIT_NONE:
+        t.nitems = min(target, t.nbatch)
+        return t.nitems >= 2
+    t.nitems = t.nbatch * t.nsplit
+    if t.split == SPLIT_INNER:
+        # partials are row-major M x N; BLAS reads them through this copy of the job
+        t.scratch = job[0]
+        t.scratch.C.rows = M
+        t.scratch.C.cols = N
+        t.scratch.C.s_rows = N
+        t.scratch.C.s_cols = 1
+        t.scratch.C.ld = N if N > 1 else 1
+        t.scratch.C.layout = ROW_MAJOR
+    return True
+
+
+cdef void _gemm_item(void* ctx, Py_ssize_t i) noexcept nogil:
+    cdef const GemmItems* t = <const GemmItems*>ctx
+    if t.job.typenum == cnp.NPY_FLOAT64:
+        _gemm_part(<double*>NULL, t, i)
+    elif t.job.typenum == cnp.NPY_FLOAT32:
+        _gemm_part(<float*>NULL, t, i)
+    elif t.job.typenum == cnp.NPY_COMPLEX128:
+        _gemm_part(<complex128*>NULL, t, i)
+    else:
+        _gemm_part(<complex64*>NULL, t, i)
+
+
+cdef void _gemm_part(num* tag, const GemmItems* t, Py_ssize_t i) noexcept nogil:
+    """Item ``i``: a range of whole products, or one block of one product."""
+    cdef const Kernel* job = t.job
+    cdef num* a = <num*>job.A.data
+    cdef num* b = <num*>job.B.data
+    cdef num* c = <num*>job.C.data
+    cdef num* p
+    cdef Py_ssize_t M = job.C.rows, N = job.C.cols, K = job.A.cols
+    cdef Py_ssize_t oa, ob, oc, q, lo, hi, r, k
+    if t.split == SPLIT_NONE:
+        lo = t.nbatch * i // t.nitems
+        hi = t.nbatch * (i + 1) // t.nitems
+        for q in range(lo, hi):
+            _batch_offsets(t, q, &oa, &ob, &oc)
+            _product(a + oa, b + ob, c + oc, job, M, N, K)
+        return
+    q = i // t.nsplit
+    r = i % t.nsplit
+    lo = _edge(t, r)
+    hi = _edge(t, r + 1)
+    _batch_offsets(t, q, &oa, &ob, &oc)
+    a += oa
+    b += ob
+    c += oc
+    if t.split == SPLIT_ROWS:
+        _product(a + lo * job.A.s_rows, b, c + lo * job.C.s_rows, job, hi - lo, N, K)
+    elif t.split == SPLIT_COLS:
+        _product(a, b + lo * job.B.s_cols, c + lo * job.C.s_cols, job, M, hi - lo, K)
+    else:
+        p = (<num*>t.partial) + i * t.area
+        _product(a + lo * job.A.s_cols, b + lo * job.B.s_rows, p, &t.scratch, M, N, hi - lo)
+
+
 cdef void _gemm_batches(num* a, num* b, num* c, const Kernel* job) noexcept nogil:
-    """One product per batch index; a stride of 0 re-reads the same matrix."""
+    """Every product of the step; BLAS held at one thread, the pool sharing the work."""
+    cdef GemmItems items
+    cdef int held = tc_blas_enter()
+    cdef int nthreads = _threads()
+    # a BLAS whose threads cannot be held keeps them; the step then stays on this thread
+    if held and _plan_items(&items, job, nthreads, sizeof(num)):
+        _gemm_shared(a, b, c, &items, nthreads)
+    else:
+        _gemm_serial(a, b, c, job)
+    tc_blas_leave(held)
+
+
+cdef void _gemm_shared(num* a, num* b, num* c, GemmItems* items, int nthreads) noexcept nogil:
+    if items.split == SPLIT_INNER:
+        items.partial = malloc(items.nitems * items.area * sizeof(num))
+        if items.partial == NULL:
+            _gemm_serial(a, b, c, items.job)
+            return
+    tc_pool_run(_gemm_item, items, items.nitems, nthreads)
+    CUT_COUNTS[items.split] += 1
+    if items.split == SPLIT_INNER:
+        _sum_partials(c, items)
+        free(items.partial)
+
+
+cdef void _sum_partials(num* c, const GemmItems* t) noexcept nogil:
+    """C of every product = the sum of its partials, in block order (the result does not
+    depend on which thread ran which block)."""
+    cdef const Mat* C = &t.job.C
+    cdef const num* p
+    cdef num* cq
+    cdef Py_ssize_t q, r, m, n, oa, ob, oc
+    cdef Py_ssize_t M = C.rows, N = C.cols
+    for q in range(t.nbatch):
+        _batch_offsets(t, q, &oa, &ob, &oc)
+        cq = c + oc
+        for r in range(t.nsplit):
+            p = (<const num*>t.partial) + (q * t.nsplit + r) * t.area
+            for m in range(M):
+                if r == 0:
+                    for n in range(N):
+                        cq[m * C.s_rows + n * C.s_cols] = p[m * N + n]
+                else:
+                    for n in range(N):
+                        cq[m * C.s_rows + n * C.s_cols] = cq[m * C.s_rows + n * C.s_cols] + p[m * N + n]
+
+
+cdef void _gemm_serial(num* a, num* b, num* c, const Kernel* job) noexcept nogil:
+    """One product per batch index on this thread; a stride of 0 re-reads the same matrix."""
     cdef int bdims[MAXD]
     cdef Py_ssize_t idx[MAXD]
     cdef int nb = 0, k, d
+    cdef Py_ssize_t M = job.C.rows, N = job.C.cols, K = job.A.cols
     cdef const Py_ssize_t* sa = job.A.s
     cdef const Py_ssize_t* sb = job.B.s
     cdef const Py_ssize_t* sc = job.C.s
@@ -252,7 +504,7 @@ cdef void _gemm_batches(num* a, num* b, num* c, const Kernel* job) noexcept nogi
             idx[nb] = 0
             nb += 1
     while True:
-        _product(a, b, c, job)
+        _product(a, b, c, job, M, N, K)
         k = nb - 1
         while k >= 0:
             d = bdims[k]

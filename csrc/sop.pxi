@@ -1,8 +1,8 @@
 # Included by _core.pyx. The SOP kernel: C[..] (+)= A[..] * B[..] over a strided loop nest.
 #
 # Loops are reordered (small strides innermost), merged where strides chain, blocked when an
-# operand runs along the second-innermost loop (transposes), and split across threads only
-# when set_threads allows it.
+# operand runs along the second-innermost loop (transposes), and cut into slices for the
+# thread pool (pool.h) when large enough to be worth waking a thread.
 
 cdef inline void _inner(num* a, num* b, num* c, Py_ssize_t n, Py_ssize_t sa, Py_ssize_t sb,
                         Py_ssize_t sc, bint binary, bint overwrite) noexcept nogil:
@@ -128,9 +128,9 @@ cdef void _inner2(num* a, num* b, num* c, Py_ssize_t n1, Py_ssize_t n2, Py_ssize
 
 cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
                      const Py_ssize_t* sa, const Py_ssize_t* sb, const Py_ssize_t* sc,
-                     Py_ssize_t lo, Py_ssize_t hi, bint binary, bint overwrite,
+                     int par, Py_ssize_t lo, Py_ssize_t hi, bint binary, bint overwrite,
                      bint tiled) noexcept nogil:
-    """Loop dims 0..nd-1 (nd-1 innermost), with dim 0 restricted to [lo, hi); with
+    """Loop dims 0..nd-1 (nd-1 innermost), with dim ``par`` restricted to [lo, hi); with
     ``tiled`` the two innermost dims are walked in blocks."""
     cdef Py_ssize_t idx[MAXD]
     cdef Py_ssize_t sz[MAXD]
@@ -141,11 +141,11 @@ cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
     for d in range(nd):
         idx[d] = 0
         sz[d] = size[d]
-    sz[0] = hi - lo
-    a += lo * sa[0]
-    c += lo * sc[0]
+    sz[par] = hi - lo
+    a += lo * sa[par]
+    c += lo * sc[par]
     if binary:
-        b += lo * sb[0]
+        b += lo * sb[par]
     outer = nd - 2 if tiled else nd - 1
     while True:
         if tiled:
@@ -172,39 +172,68 @@ cdef void _sop_range(num* a, num* b, num* c, int nd, const Py_ssize_t* size,
             return
 
 
-cdef void _sop(num* a, num* b, num* c, int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
-               const Py_ssize_t* sb, const Py_ssize_t* sc, bint binary, bint overwrite,
-               int nthreads, bint tiled) noexcept nogil:
-    global OMP_STARTED
-    cdef Py_ssize_t t, lo, hi, n0, nchunks
-    if nthreads <= 1 or nd == 0:
-        # A plain call: even prange(num_threads=1) enters libgomp, whose thread pool does
-        # not survive fork() (see _after_fork_in_child in _core.pyx).
-        _sop_range(a, b, c, nd, size, sa, sb, sc, 0, size[0] if nd > 0 else 1, binary, overwrite,
-                   tiled)
+cdef struct SopSlices:
+    const Kernel* job
+    Py_ssize_t nchunks
+
+
+cdef void _sop(num* tag, const Kernel* job) noexcept nogil:
+    """Run a SOP kernel; with several threads, loop ``job.par`` is cut into slices the pool
+    takes in turn (several per thread: a thread the OS parks on a shared machine delays only
+    its slice). ``tag`` only selects the specialization."""
+    cdef Py_ssize_t nchunks
+    if job.nthreads <= 1 or job.nd == 0:
+        _sop_slice(tag, job, 0, job.size[0] if job.nd > 0 else 1)
         return
-    n0 = size[0]
-    # several chunks per thread: a thread the OS parks (shared machines) delays only its chunk
-    nchunks = min(n0, nthreads * 8)
-    OMP_STARTED = True
-    for t in prange(nchunks, num_threads=nthreads, schedule="dynamic"):
-        lo = n0 * t // nchunks
-        hi = n0 * (t + 1) // nchunks
-        if hi > lo:
-            _sop_range(a, b, c, nd, size, sa, sb, sc, lo, hi, binary, overwrite, tiled)
+    nchunks = min(job.size[job.par], <Py_ssize_t>job.nthreads * 8)
+    if job.par == job.nd - 1:
+        # slices of the innermost loop are runs within each row: keep them long enough for
+        # the prefetcher (512 elements), at the price of a coarser share
+        nchunks = max(min(nchunks, job.size[job.par] // 512), min(<Py_ssize_t>job.nthreads,
+                                                                  job.size[job.par]))
+    cdef SopSlices task
+    task.job = job
+    task.nchunks = nchunks
+    tc_pool_run(_sop_item, &task, nchunks, job.nthreads)
+    CUT_COUNTS[4] += 1
+
+
+cdef void _sop_item(void* ctx, Py_ssize_t t) noexcept nogil:
+    cdef const SopSlices* task = <const SopSlices*>ctx
+    cdef const Kernel* job = task.job
+    cdef Py_ssize_t n0 = job.size[job.par]
+    cdef Py_ssize_t lo = n0 * t // task.nchunks, hi = n0 * (t + 1) // task.nchunks
+    if hi <= lo:
+        return
+    if job.typenum == cnp.NPY_FLOAT64:
+        _sop_slice(<double*>NULL, job, lo, hi)
+    elif job.typenum == cnp.NPY_FLOAT32:
+        _sop_slice(<float*>NULL, job, lo, hi)
+    elif job.typenum == cnp.NPY_COMPLEX128:
+        _sop_slice(<complex128*>NULL, job, lo, hi)
+    else:
+        _sop_slice(<complex64*>NULL, job, lo, hi)
+
+
+cdef inline void _sop_slice(num* tag, const Kernel* job, Py_ssize_t lo,
+                            Py_ssize_t hi) noexcept nogil:
+    _sop_range(<num*>job.A.data, <num*>job.B.data, <num*>job.C.data, job.nd, job.size,
+               job.A.s, job.B.s, job.C.s, job.par if job.nthreads > 1 else 0, lo, hi,
+               job.binary, job.overwrite, job.tiled)
 
 
 cdef int _order_loops(int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
                       const Py_ssize_t* sb, const Py_ssize_t* sc, Py_ssize_t* osize,
                       Py_ssize_t* osa, Py_ssize_t* osb, Py_ssize_t* osc,
-                      int* nthreads, bint* tiled) noexcept nogil:
+                      int* nthreads, int* par_out, bint* tiled) noexcept nogil:
     """Drop size-1 loops, sort the rest (small strides innermost), merge contiguous runs.
 
-    Returns the new number of loops; picks a thread count and, when parallel, moves the
-    outermost loop that writes distinct outputs to the front.
+    Returns the new number of loops; picks a thread count and, when parallel, the loop the
+    threads share out: the outermost one that writes distinct outputs (sliced in place, so
+    the loop order and its blocking stay as they are).
     """
     cdef int perm[MAXD]
-    cdef int n = 0, k, j, tmp, par
+    cdef int n = 0, k, j, tmp
     cdef Py_ssize_t key_j, key_k, work = 1
     for k in range(nd):
         if size[k] != 1:
@@ -235,25 +264,29 @@ cdef int _order_loops(int nd, const Py_ssize_t* size, const Py_ssize_t* sa,
             work = PARALLEL_WORK
             break
         work *= osize[k]
-    # an operand that would rather run along the second-innermost loop: block the two
+    # an operand that would rather run along the second-innermost loop: block the two (one
+    # that stands still there, stride 0, is in cache already and asks for nothing)
     tiled[0] = n >= 2 and osize[n - 1] > 4 and osize[n - 2] > 4 and (
-        _absz(osa[n - 2]) < _absz(osa[n - 1]) or _absz(osb[n - 2]) < _absz(osb[n - 1])
-        or _absz(osc[n - 2]) < _absz(osc[n - 1]))
+        _walks_across(osa[n - 2], osa[n - 1]) or _walks_across(osb[n - 2], osb[n - 1])
+        or _walks_across(osc[n - 2], osc[n - 1]))
     nthreads[0] = 1
+    par_out[0] = 0
     if work >= PARALLEL_WORK and n > 0:
-        par = -1
         for k in range(n):
             if osc[k] != 0 and osize[k] >= 2:
-                par = k
+                par_out[0] = k
+                nthreads[0] = _threads()
                 break
-        if par >= 0 and MAX_THREADS > 1 and not (tiled[0] and par >= n - 2):
-            nthreads[0] = MAX_THREADS
-            _rotate_front(par, osize, osa, osb, osc)
     return n
 
 
 cdef inline Py_ssize_t _absz(Py_ssize_t x) noexcept nogil:
     return -x if x < 0 else x
+
+
+cdef inline bint _walks_across(Py_ssize_t outer, Py_ssize_t inner) noexcept nogil:
+    """Whether an operand with these strides runs along the outer of two loops."""
+    return outer != 0 and _absz(outer) < _absz(inner)
 
 
 cdef int _merge_runs(int n, Py_ssize_t* size, Py_ssize_t* sa, Py_ssize_t* sb,
@@ -279,21 +312,6 @@ cdef int _merge_runs(int n, Py_ssize_t* size, Py_ssize_t* sa, Py_ssize_t* sb,
     return w + 1
 
 
-cdef void _rotate_front(int par, Py_ssize_t* size, Py_ssize_t* sa, Py_ssize_t* sb,
-                        Py_ssize_t* sc) noexcept nogil:
-    cdef Py_ssize_t s0 = size[par], a0 = sa[par], b0 = sb[par], c0 = sc[par]
-    cdef int k
-    for k in range(par, 0, -1):
-        size[k] = size[k - 1]
-        sa[k] = sa[k - 1]
-        sb[k] = sb[k - 1]
-        sc[k] = sc[k - 1]
-    size[0] = s0
-    sa[0] = a0
-    sb[0] = b0
-    sc[0] = c0
-
-
 cdef void run_sop(int typenum, char* a, char* b, char* c, int nd, const Py_ssize_t* size,
                   const Py_ssize_t* sa, const Py_ssize_t* sb, const Py_ssize_t* sc,
                   bint binary, bint overwrite) noexcept nogil:
@@ -308,7 +326,7 @@ cdef void run_sop(int typenum, char* a, char* b, char* c, int nd, const Py_ssize
     job.C.data = c
     job.binary = binary
     job.overwrite = overwrite
-    job.nd = _order_loops(nd, size, sa, sb, sc, osize, osa, osb, osc, &job.nthreads,
+    job.nd = _order_loops(nd, size, sa, sb, sc, osize, osa, osb, osc, &job.nthreads, &job.par,
                           &job.tiled)
     job.size = osize
     job.A.s = osa

@@ -37,7 +37,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{name: ("differentiation", name) for name in (
         "grad", "hessian", "hvp", "jacobian", "jacfwd", "jacrev", "jvp")},
     "compile": ("evaluation", "compile"), "evaluate": ("evaluation", "evaluate"),
-    **{name: ("display", name) for name in ("to_latex", "to_numpy", "to_str")},
+    **{name: ("display", name) for name in ("to_latex", "to_numpy", "to_source", "to_str")},
     "testing": ("testing", ""), "check_grad": ("testing", "check_grad"),
     "check_grads": ("testing", "check_grads"),
     "parse": ("notation", "parse"),
@@ -48,7 +48,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "einsum": ("api", "einsum"),
 }
 # Every layer, bottom to top: importing them installs the methods each owns on Expr.
-_LAYERS = ("contraction", "ir", "ops", "simplify", "differentiation", "evaluation", "display",
+_LAYERS = ("contraction", "backends", "ir", "ops", "simplify", "differentiation", "evaluation", "display",
            "testing", "notation", "einops_ext", "explain", "api")
 _loaded = False
 
@@ -113,5 +113,5 @@ __all__ = [
     # einops
     "rearrange", "reduce", "repeat", "pack", "unpack", "parse_shape", "asnumpy",
     # reading and showing the math
-    "parse", "to_latex", "to_numpy", "to_str", "explain",
+    "parse", "to_latex", "to_numpy", "to_source", "to_str", "explain",
 ]

@@ -5,7 +5,8 @@
     tensorcalc grad "ij,jk->ik" [--wrt K] [--explain]
     tensorcalc diff "<expression>" --wrt x [--jacobian | --hessian]
                     [--layout jax|numerator|denominator]
-                    [--latex [--notation index] | --numpy] [--explain] [--at X=[[0,1],[2,3]] ...]
+                    [--latex [--notation index] | --numpy | --backend torch|jax|array_api]
+                    [--explain] [--at X=[[0,1],[2,3]] ...]
     tensorcalc demo
     tensorcalc bench [contract|derivatives|rearrange ...] [--quick]
 
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     form = d.add_mutually_exclusive_group()
     form.add_argument("--latex", action="store_true", help="print LaTeX")
     form.add_argument("--numpy", action="store_true", help="print a numpy function")
+    form.add_argument("--backend", choices=("numpy", "torch", "jax", "array_api"),
+                      help="print a function for this array library (--numpy is --backend numpy)")
     d.add_argument("--notation", choices=("matrix", "index"), default="matrix",
                    help="LaTeX notation (default: matrix when possible)")
     d.add_argument("--explain", action="store_true", help="derive it step by step")
@@ -165,10 +168,11 @@ def cmd_grad(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .differentiation import grad, hessian, jacobian
-    from .display import matrix_text, to_latex, to_numpy, to_str
+    from .display import matrix_text, to_latex, to_source, to_str
     from .notation import parse
 
     at = parse_at(args.at)
+    backend = "numpy" if args.numpy else args.backend  # None: no source printed
     f = parse(args.expression)
     if args.hessian and f.ndim:
         raise TensorcalcError(f"--hessian needs a scalar expression, this one has shape {f.shape}")
@@ -184,20 +188,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.explain:
         from .explain import explain_diff
 
-        form = "latex" if args.latex else "numpy" if args.numpy else "text"
+        form = "latex" if args.latex else "numpy" if backend == "numpy" else "text"
         print(explain_diff(f, args.wrt, kind=kind, layout=args.layout, form=form,
                            notation=args.notation))
     elif args.latex:
         print(to_latex(result, notation=args.notation))
-    elif args.numpy:
-        print(to_numpy(result), end="")
+    elif backend:
+        print(to_source(result, backend=backend), end="")
     else:
         print(to_str(result))
         matrix = matrix_text(result, shared_names=True)
         if matrix is not None:
             print(f"= {matrix}")
     if at:
-        comment = "# " if args.numpy else "% " if args.latex else ""  # keeps code valid
+        comment = "# " if backend else "% " if args.latex else ""  # keeps code valid
         text = "at " + ", ".join(item.strip() for item in args.at) + ":\n"
         text += "\n".join(value_lines(f, result, args.wrt, kind, at))
         for line in text.splitlines():

@@ -157,19 +157,17 @@ print("done")
     assert "done" in out
 
 
-def test_forked_child_stays_on_one_thread(tmp_path):
-    # guards set_threads in a forked child from re-entering libgomp
+def test_forked_child_keeps_its_threads(tmp_path):
+    # the core's own pool (not libgomp) starts fresh workers in a forked child
     _run_script(_PARALLEL_THEN_FORK + """
 pid = os.fork()
 if pid == 0:
     code = 1
     try:
-        assert _core.set_threads(1) == 1            # reset at fork
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            _core.set_threads(2)
-        assert any(issubclass(w.category, RuntimeWarning) for w in caught)
+        assert _core._pool_workers() == 0           # the parent's did not come along
+        assert _core.set_threads(2) == 2            # the setting is kept
         np.testing.assert_array_equal(tc.einsum("ij,ij->i", a, a), want)
+        assert _core._pool_workers() == 1
         code = 0
     finally:
         os._exit(code)

@@ -34,6 +34,7 @@ PACKAGE = "tensorcalc"
 LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"base": ("tensorcalc.errors", "tensorcalc.labels", "tensorcalc.version", "tensorcalc._core")},
     {"contraction": ("tensorcalc.contraction",)},
+    {"backends": ("tensorcalc.backends",)},
     {"ir": ("tensorcalc.ir",)},
     {"ops": ("tensorcalc.ops",)},
     {"simplify": ("tensorcalc.simplify",)},
@@ -417,7 +418,7 @@ def test_self_test_catches_a_cycle_and_an_upward_import() -> None:
     upward = layer_violations(imports, paths)
     assert upward == [
         "tensorcalc/ir/build.py:4: tensorcalc.ir.build imports tensorcalc.display.text: goes up "
-        "from layer 2 (ir) to layer 6 (display) ('from tensorcalc.display import text')"]
+        "from layer 3 (ir) to layer 7 (display) ('from tensorcalc.display import text')"]
 
 
 def test_self_test_catches_a_longer_cycle_across_layers() -> None:
@@ -456,7 +457,7 @@ def test_self_test_catches_siblings_and_nested_imports() -> None:
         "tensorcalc.display.text inside a function or class body ('from "
         "tensorcalc.display.text import x'); move it to the top of the module"]
     (sideways,) = layer_violations(imports, paths)
-    assert "crosses between sibling groups evaluation and display of layer 6" in sideways
+    assert "crosses between sibling groups evaluation and display of layer 7" in sideways
     assert [imp.type_checking for imp in imports["tensorcalc.evaluation.evaluate"]] == [True, False, False]
 
 
@@ -468,7 +469,7 @@ def test_self_test_type_checking_imports_make_no_cycle_but_keep_the_direction() 
     })
     assert cycles(imports, paths) == []
     (up,) = layer_violations(imports, paths)
-    assert "tensorcalc/ir/build.py:4" in up and "goes up from layer 2 (ir) to layer 6" in up
+    assert "tensorcalc/ir/build.py:4" in up and "goes up from layer 3 (ir) to layer 7" in up
 
 
 def test_self_test_reports_unknown_modules_and_unplaced_ones() -> None:
@@ -477,5 +478,5 @@ def test_self_test_reports_unknown_modules_and_unplaced_ones() -> None:
                       "tensorcalc.contraction.nowhere, which is not a module of the package"]
     assert unplaced_modules(["tensorcalc.newlayer.mod", "tensorcalc.ir.x", "tensorcalc"]) == \
         ["tensorcalc.newlayer.mod"]
-    assert layer_of("tensorcalc") == (12, "top")
-    assert layer_of("tensorcalc.display.codegen") == (6, "display")
+    assert layer_of("tensorcalc") == (13, "top")
+    assert layer_of("tensorcalc.display.codegen") == (7, "display")

@@ -18,9 +18,10 @@ from typing import Any
 from ..errors import TensorcalcError
 from ..ir import Const, Einsum, Expr, as_expr, einsum, topological
 from ..labels import LETTERS
-from ..simplify import bind_dims, simplify_only
+from ..simplify import bind_dims
+from ..simplify.core import simplify_memo
 from .forward import check_mode, cheaper, forward_jacobian, jacobian_mode, jvp
-from .reverse import backprop, find_var, remember_sources, symmetrize
+from .reverse import backprop, find_var, remember_sources, simplified_derivative
 
 
 def grad(f: Expr, wrt: Any, allow_unused: bool = False) -> Expr:
@@ -47,7 +48,7 @@ def grad(f: Expr, wrt: Any, allow_unused: bool = False) -> Expr:
         raise TensorcalcError(f"grad needs a scalar expression, got shape {f.shape}; use jacobian")
     order = topological([f])
     x = find_var(f, wrt, order, allow_unused)
-    result = bind_dims(simplify_only(symmetrize(backprop(f, x, Const(1.0)), x)), [f, x])
+    result = bind_dims(simplified_derivative(backprop(f, x, Const(1.0)), x), [f, x])
     return remember_sources(result, order)
 
 
@@ -108,15 +109,16 @@ def jacobian(y: Expr, wrt: Any, layout: str = "jax", allow_unused: bool = False,
     x = find_var(y, wrt, order, allow_unused)
     labels = LETTERS[: y.ndim]
     seed = Einsum([""], labels + labels, [Const(1.0)], dict(zip(labels, y.shape)))
+    memo: dict = {}  # one simplification memo for the derivative and its layout
     if jacobian_mode(mode, y, x) == "forward":
-        jac = forward_jacobian(y, x)
+        jac = simplify_memo(forward_jacobian(y, x), memo)  # its seed is symmetrized already
     else:
-        jac = symmetrize(backprop(y, x, seed), x)
+        jac = simplified_derivative(backprop(y, x, seed), x, memo)
     ly, lx = LETTERS[: y.ndim], LETTERS[y.ndim: y.ndim + x.ndim]
     axes = {"jax": ly + lx, "numerator": ly + lx[::-1], "denominator": lx + ly[::-1]}[layout]
     if axes != ly + lx:
-        jac = einsum(f"{ly}{lx}->{axes}", jac)
-    return remember_sources(bind_dims(simplify_only(jac), [y, x]), order)
+        jac = simplify_memo(einsum(f"{ly}{lx}->{axes}", jac), memo)
+    return remember_sources(bind_dims(jac, [y, x]), order)
 
 
 def jacrev(y: Expr, wrt: Any, allow_unused: bool = False) -> Expr:

@@ -13,6 +13,7 @@ reshape) and calls one backend method per step; each builds an IR node (see the 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -127,12 +128,12 @@ class Reshape(Expr):
     def params(self) -> tuple:
         return (self.shape,)
 
-    def eval_node(self, value: np.ndarray, *, sizes: Any) -> np.ndarray:
+    def eval_node(self, value: np.ndarray, *, sizes: Any, xp: Any = np) -> np.ndarray:
         target = tuple(resolve_dim(d, sizes) for d in self.shape)
-        if int(np.prod(target)) != value.size:
+        if int(np.prod(target)) != math.prod(value.shape):
             raise TensorcalcError(f"rearrange: cannot reshape an axis block of shape "
-                                  f"{value.shape} to {self.shape} = {target}")
-        return value.reshape(target)
+                                  f"{tuple(value.shape)} to {self.shape} = {target}")
+        return value.reshape(target) if xp is np else xp.reshape(value, target)
 
 
 class ReduceExtremum(Expr):
@@ -152,7 +153,9 @@ class ReduceExtremum(Expr):
     def params(self) -> tuple:
         return (self.kind, self.axes)
 
-    def eval_node(self, value: np.ndarray, *, sizes: Any) -> np.ndarray:
+    def eval_node(self, value: np.ndarray, *, sizes: Any, xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            return getattr(xp, self.kind)(value, axis=self.axes)
         return _EXTREMA[self.kind](value, axis=self.axes)
 
 
@@ -172,7 +175,12 @@ class ExtremumMask(Expr):
     def params(self) -> tuple:
         return (self.kind, self.axes)
 
-    def eval_node(self, value: np.ndarray, *, sizes: Any) -> np.ndarray:
+    def eval_node(self, value: np.ndarray, *, sizes: Any, xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            extremum = getattr(xp, self.kind)(value, axis=self.axes, keepdims=True)
+            floating = xp.isdtype(value.dtype, ("real floating", "complex floating"))
+            hits = xp.astype(value == extremum, value.dtype if floating else xp.float64)
+            return hits / xp.sum(hits, axis=self.axes, keepdims=True)
         extremum = _EXTREMA[self.kind](value, axis=self.axes, keepdims=True)
         hits = (value == extremum).astype(value.dtype if value.dtype.kind in "fc" else float)
         return hits / np.sum(hits, axis=self.axes, keepdims=True)
@@ -191,7 +199,9 @@ class ReduceProd(Expr):
     def params(self) -> tuple:
         return (self.axes,)
 
-    def eval_node(self, value: np.ndarray, *, sizes: Any) -> np.ndarray:
+    def eval_node(self, value: np.ndarray, *, sizes: Any, xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            return xp.prod(value, axis=self.axes, dtype=value.dtype)
         return np.prod(value, axis=self.axes)
 
 
@@ -212,7 +222,9 @@ class ProdExcept(Expr):
     def params(self) -> tuple:
         return (self.axes,)
 
-    def eval_node(self, value: np.ndarray, *, sizes: Any) -> np.ndarray:
+    def eval_node(self, value: np.ndarray, *, sizes: Any, xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            return _prod_except_array_api(xp, value, self.axes)
         if value.size == 0:
             return np.ones_like(value)
         kept = [ax for ax in range(value.ndim) if ax not in self.axes]
@@ -223,6 +235,22 @@ class ProdExcept(Expr):
         after = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)
         others = (before * after[..., ::-1]).reshape(moved.shape)
         return np.transpose(others, np.argsort(kept + list(self.axes)))
+
+
+def _prod_except_array_api(xp: Any, value: Any, axes: tuple[int, ...]) -> Any:
+    """:meth:`ProdExcept.eval_node` in array-API functions (exclusive cumulative products
+    from both ends, multiplied)."""
+    if math.prod(value.shape) == 0:
+        return xp.ones_like(value)
+    kept = [ax for ax in range(value.ndim) if ax not in axes]
+    moved = xp.permute_dims(value, tuple(kept + list(axes)))
+    flat = xp.reshape(moved, tuple(moved.shape[: len(kept)]) + (-1,))
+    n = flat.shape[-1]
+    before = xp.cumulative_prod(flat, axis=flat.ndim - 1, include_initial=True)[..., :n]
+    after = xp.cumulative_prod(xp.flip(flat, axis=-1), axis=flat.ndim - 1,
+                               include_initial=True)[..., :n]
+    others = xp.reshape(before * xp.flip(after, axis=-1), tuple(moved.shape))
+    return xp.permute_dims(others, tuple(int(k) for k in np.argsort(kept + list(axes))))
 
 
 _EXTREMA = {"max": np.max, "min": np.min}
@@ -489,28 +517,36 @@ for _cls in _CALL_NAMES:
     str_rule.register(_cls)(_fmt_reduction)
 
 
+# Generated code: numpy's spelling for backend "numpy", the array-API one (in the backend's
+# namespace ``w.ns``) for the others.
+
 @code_rule.register(Reshape)
 def _node_reshape(node: Any, args: list[str], w: CodeWriter) -> str:
+    if w.backend.array_api:
+        return w.emit(f"{w.ns}.reshape({args[0]}, {w.shape_text(node.shape)})")
     return w.emit(f"{args[0]}.reshape({w.shape_text(node.shape)})")
 
 
 @code_rule.register(ReduceExtremum)
 def _node_reduceextremum(node: Any, args: list[str], w: CodeWriter) -> str:
-    return w.emit(f"np.{node.kind}({args[0]}, axis={node.axes!r})")
+    return w.emit(f"{w.ns}.{node.kind}({args[0]}, axis={node.axes!r})")
 
 
 @code_rule.register(ReduceProd)
 def _node_reduceprod(node: Any, args: list[str], w: CodeWriter) -> str:
-    return w.emit(f"np.prod({args[0]}, axis={node.axes!r})")
+    return w.emit(f"{w.ns}.prod({args[0]}, axis={node.axes!r})")
 
 
 @code_rule.register(ExtremumMask)
 def _node_extremummask(node: Any, args: list[str], w: CodeWriter) -> str:
     # where x attains its extremum over the axes, shared equally among ties
-    x, axes = args[0], node.axes
-    peak = w.emit(f"np.{node.kind}({x}, axis={axes!r}, keepdims=True)")
-    hits = w.emit(f"({x} == {peak}).astype(np.result_type({x}, 1.0))")
-    return w.emit(f"{hits} / np.sum({hits}, axis={axes!r}, keepdims=True)")
+    x, axes, ns = args[0], node.axes, w.ns
+    peak = w.emit(f"{ns}.{node.kind}({x}, axis={axes!r}, keepdims=True)")
+    if w.backend.array_api:
+        hits = w.emit(f"{ns}.astype({x} == {peak}, {x}.dtype)")
+    else:
+        hits = w.emit(f"({x} == {peak}).astype(np.result_type({x}, 1.0))")
+    return w.emit(f"{hits} / {ns}.sum({hits}, axis={axes!r}, keepdims=True)")
 
 
 @code_rule.register(ProdExcept)
@@ -520,11 +556,26 @@ def _node_prodexcept(node: Any, args: list[str], w: CodeWriter) -> str:
     x, axes = args[0], tuple(node.axes)
     kept = [ax for ax in range(node.ndim) if ax not in axes]
     order = kept + list(axes)
+    inverse = tuple(int(i) for i in sorted(range(len(order)), key=order.__getitem__))
+    if w.backend.array_api:
+        return _prodexcept_array_api(w, x, len(kept), tuple(order), inverse)
     moved = w.emit(f"np.transpose({x}, {tuple(order)!r})")
     flat = w.emit(f"{moved}.reshape({moved}.shape[:{len(kept)}] + (-1,))")
     ones = w.emit(f"np.ones({flat}.shape[:-1] + (1,), dtype={flat}.dtype)")
     before = w.emit(f"np.cumprod(np.concatenate([{ones}, {flat}[..., :-1]], axis=-1), axis=-1)")
     after = w.emit(f"np.cumprod(np.concatenate([{ones}, {flat}[..., :0:-1]], axis=-1), axis=-1)")
     others = w.emit(f"({before} * {after}[..., ::-1]).reshape({moved}.shape)")
-    inverse = tuple(int(i) for i in sorted(range(len(order)), key=order.__getitem__))
     return w.emit(f"np.transpose({others}, {inverse!r})")
+
+
+def _prodexcept_array_api(w: CodeWriter, x: str, n_kept: int, order: tuple, inverse: tuple) -> str:
+    # the same steps in the standard's names; flip instead of backward slices (torch has none)
+    ns = w.ns
+    moved = w.emit(f"{ns}.permute_dims({x}, {order!r})")
+    flat = w.emit(f"{ns}.reshape({moved}, tuple({moved}.shape[:{n_kept}]) + (-1,))")
+    ones = w.emit(f"{ns}.ones(tuple({flat}.shape[:-1]) + (1,), dtype={flat}.dtype{w.device(flat)})")
+    before = w.emit(f"{ns}.cumulative_prod({ns}.concat([{ones}, {flat}[..., :-1]], axis=-1), axis=-1)")
+    back = w.emit(f"{ns}.flip({flat}, axis=-1)")
+    after = w.emit(f"{ns}.cumulative_prod({ns}.concat([{ones}, {back}[..., :-1]], axis=-1), axis=-1)")
+    others = w.emit(f"{ns}.reshape({before} * {ns}.flip({after}, axis=-1), tuple({moved}.shape))")
+    return w.emit(f"{ns}.permute_dims({others}, {inverse!r})")

@@ -19,28 +19,51 @@ from ..errors import TensorcalcError
 from ..ir import Einsum, Expr, Var, as_expr, topological
 from ..ir.dims import resolve_dim
 from ..simplify import simplify_all
-from .evaluate import bind, check_operands, check_symmetric, missing_array_message
-from .precision import adopting, weak_nodes, weak_positions
+from ..backends import backend_of, detect, device_of, get_backend
+from .binding import bind, check_operands, check_symmetric, missing_array_message
+from .chunked import evaluate_dask
+from .generic import build_program, check_symmetric_array_api, converter, signature_of
+from .precision import (adopting, keep_call_precision, origin_names, weak_nodes, weak_positions,
+                        weak_roots)
 
 
 class Compiled:
     """A callable evaluating several expressions with shared intermediates.
 
     The program (node order, argument slots, a ``contract_expression`` per einsum) is built
-    once per signature of input shapes and dtypes and cached.
+    once per signature of input shapes and dtypes and cached. ``batch`` names the dimension
+    dask inputs are chunked along (:mod:`.chunked`).
     """
 
-    def __init__(self, exprs: Sequence[Expr], single: bool) -> None:
-        self.exprs = simplify_all([as_expr(e) for e in exprs])
+    def __init__(self, exprs: Sequence[Expr], single: bool, backend: str | None = None,
+                 batch: str | None = None) -> None:
+        originals = [as_expr(e) for e in exprs]
+        self.exprs = simplify_all(originals)
         self.single = single
+        self.backend = None if backend is None else get_backend(backend).name
+        self.batch = batch
         self.order = topological(self.exprs)
         self.variables = [n for n in self.order if isinstance(n, Var)]
         self.names = sorted({v.name for v in self.variables})
         self.symmetric = sorted({v.name for v in self.variables if v.symmetric})
+        # outputs computed from numbers only take the precision of the call's arrays (.precision)
+        self._constant = weak_roots(self.exprs, weak_nodes(self.order))
+        self._origins = origin_names(originals) if self._constant else frozenset()
+        # the inputs whose library picks the backend (numbers only: those they derive from)
+        self._dispatch = tuple(self.names or sorted(self._origins))
+        if batch is not None:
+            _check_batch(batch, self.variables)
         self._programs: dict[tuple, tuple[list, list[int]]] = {}
+        self._backend_programs: dict[tuple, Callable[[Mapping[str, Any]], list[Any]]] = {}
 
     def __call__(self, arrays: Mapping[str, Any] | None = None, /, **named: Any) -> Any:
         arrays = {**(arrays or {}), **named}
+        if self.backend is not None or not _all_numpy(arrays, self._dispatch):
+            chosen = backend_of([arrays[n] for n in self._dispatch if n in arrays], self.backend)
+            if chosen.name == "dask":  # fused per-chunk tasks along a batch dimension (.chunked)
+                return evaluate_dask(self, arrays, self.batch)
+            if chosen.name != "numpy":  # torch, JAX, ...: a program on that library (.generic)
+                return self.run_on(chosen, arrays)
         try:
             inputs = [np.asarray(arrays[name]) for name in self.names]
         except KeyError as err:
@@ -65,6 +88,8 @@ class Compiled:
                 value = name_or_fn(*[slots[j] for j in args])
                 slots[k] = value if type(value) is np.ndarray else np.asarray(value)
         results = [slots[k] for k in outputs]
+        if self._constant:
+            results = keep_call_precision(results, self._constant, arrays, self._origins)
         return results[0] if self.single else results
 
     def _build(self, arrays: Mapping[str, Any]) -> tuple[list, list[int]]:
@@ -86,8 +111,55 @@ class Compiled:
             shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)
         return steps, [index[e.uid] for e in self.exprs]
 
+    @property
+    def origins(self) -> frozenset[str]:
+        """The variables the outputs of numbers only derive from: the arrays given for them
+        set those outputs' precision (:func:`~.precision.keep_call_precision`)."""
+        return self._origins
+
+    def run_on(self, backend: Any, arrays: Mapping[str, Any]) -> Any:
+        """The call on another library's arrays (``backend`` a row of
+        :data:`tensorcalc.backends.BACKENDS`): one program per backend, shapes, dtypes and
+        device (:mod:`.generic`)."""
+        missing = next((v for v in self.variables if v.name not in arrays), None)
+        if missing is not None:
+            raise TensorcalcError(missing_array_message(missing, self.variables, arrays))
+        given = [arrays[name] for name in self.names]
+        like = next((a for a in given if detect(a) is backend), None)
+        convert = converter(backend, like)
+        inputs = {name: convert(a) for name, a in zip(self.names, given)}
+        for name in self.symmetric:  # checked on every call: the values change, not the shapes
+            check_symmetric_array_api(name, inputs[name])
+        # outputs of numbers only take the precision and device of these (.precision)
+        origins = {n: arrays[n] for n in sorted(self._origins) if n in arrays}
+        signature = signature_of(backend, list(inputs.values())) + tuple(
+            (str(getattr(a, "dtype", type(a))), str(device_of(a))) for a in origins.values())
+        program = self._backend_programs.get(signature)
+        if program is None:
+            program = self._backend_programs[signature] = build_program(
+                backend, self.order, self.exprs, inputs, origins)
+        results = program(inputs)
+        return results[0] if self.single else results
+
     def __repr__(self) -> str:
         return f"<Compiled {len(self.exprs)} expression(s), {len(self.order)} nodes, inputs {self.names}>"
+
+
+def _all_numpy(arrays: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """True when every input is a numpy array: the one check of the numpy fast path (a
+    plain loop over the inputs, exact types: it runs on every call)."""
+    ndarray = np.ndarray
+    for name in names:
+        if type(arrays.get(name)) is not ndarray:
+            return False
+    return True
+
+
+def _check_batch(batch: str, variables: Sequence[Var]) -> None:
+    dims = sorted({d for v in variables for d in v.shape if isinstance(d, str)})
+    if batch not in dims:
+        raise TensorcalcError(f"batch={batch!r} is not a named dimension of the variables; "
+                              f"they have {dims}")
 
 
 def _step(node: Expr, child_shapes: list[tuple], sizes: dict[str, int]) -> Callable:
@@ -125,8 +197,29 @@ def _is_permutation(node: Einsum) -> bool:
             and sorted(labels) == sorted(node.output))
 
 
-def compile(exprs: Any) -> Compiled:
+def compile(exprs: Any, *, backend: str | None = None, batch: str | None = None) -> Compiled:
     """One callable for an expression or a list of them; shared parts are computed once.
+
+    The callable takes numpy arrays or the arrays of another library (torch, JAX, CuPy, dask,
+    array-API libraries) and returns that library's arrays, as :func:`~.evaluate.evaluate`
+    does; ``backend=`` fixes the library for every call (numpy inputs are converted to it).
+
+    On dask arrays chunked along a named dimension (``batch=``, the rows of the data; without
+    it, the dimension the inputs are split into the most chunks along), the whole graph runs
+    as one fused numpy task per chunk and the chunks combine by a tree reduction
+    (:mod:`.chunked`); the result is lazy:
+
+    >>> import dask.array as da, numpy as np
+    >>> from tensorcalc.ir import var
+    >>> X, w = var("X", ("N", "d")), var("w", ("d",))
+    >>> grad = compile(X.T @ (X @ w), batch="N")
+    >>> lazy = grad(X=da.ones((1000, 3), chunks=(250, 3)), w=np.ones(3))
+    >>> lazy.compute()
+    array([3000., 3000., 3000.])
+    >>> compile(X @ w, batch="rows")
+    Traceback (most recent call last):
+    ...
+    tensorcalc.errors.TensorcalcError: batch='rows' is not a named dimension of the variables; they have ['N', 'd']
 
     >>> import numpy as np
     >>> from tensorcalc.ir import var
@@ -136,4 +229,4 @@ def compile(exprs: Any) -> Compiled:
     [array([1., 4.]), array([2., 3.])]
     """
     single = isinstance(exprs, Expr)
-    return Compiled([exprs] if single else list(exprs), single)
+    return Compiled([exprs] if single else list(exprs), single, backend, batch)

@@ -8,8 +8,10 @@ float64. So the evaluator keeps numpy's rule: a node computed from scalar consta
 weak, and where a node combines weak values with values computed from variables, the weak
 ones take the precision of the others first (float64 -> float32, complex128 -> complex64;
 an array constant, like a numpy array, is not weak). A result computed from constants only
-(the Jacobian of a linear map, ``-I`` for ``1 - x``) has no array to take a precision from
-and stays float64.
+(the Jacobian of a linear map, ``-I`` for ``1 - x``) takes the precision of the arrays the
+call binds for the variables it was built or derived from (:func:`keep_call_precision`), as
+if it met them: float32 in, float32 out, complex64 for complex64; with no such array it
+stays float64.
 
 >>> import numpy as np
 >>> from tensorcalc.ir import Const, Var, topological
@@ -24,11 +26,12 @@ and stays float64.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..ir import Const, Expr
+from ..differentiation import source_names
+from ..ir import Const, Expr, Var, topological
 
 
 def weak_nodes(order: Sequence[Expr]) -> set[int]:
@@ -68,3 +71,101 @@ def adopt_precision(args: Sequence[Any], positions: Sequence[int]) -> list[Any]:
 def adopting(fn: Callable[..., Any], positions: Sequence[int]) -> Callable[..., Any]:
     """``fn`` taking its arguments through :func:`adopt_precision` (for compiled steps)."""
     return lambda *args: fn(*adopt_precision(args, positions))
+
+
+def origin_names(exprs: Sequence[Expr]) -> frozenset[str]:
+    """The names of the variables ``exprs`` (as the user built them, before simplification)
+    were built from: their own, and those of the expressions they are derivatives of (the
+    Jacobian of ``2 x`` holds no variable, yet derives from ``x``).
+
+    >>> from tensorcalc.ir import var
+    >>> sorted(origin_names([var("x", (2,)) * 2, var("y", ())]))
+    ['x', 'y']
+    """
+    names: set[str] = set()
+    for node in topological(list(exprs)):
+        if isinstance(node, Var):
+            names.add(node.name)
+        names |= source_names(node)
+    return frozenset(names)
+
+
+def weak_roots(roots: Sequence[Expr], weak: set[int]) -> tuple[int, ...]:
+    """The positions of the ``roots`` computed from numbers only (in ``weak``)."""
+    return tuple(k for k, r in enumerate(roots) if r.uid in weak)
+
+
+def keep_call_precision(results: Sequence[Any], positions: Sequence[int],
+                        arrays: Mapping[str, Any], names: Iterable[str]) -> list[Any]:
+    """``results`` with those at ``positions`` (computed from numbers only, float64) cast as
+    if they met the arrays the call gives for ``names`` (:func:`origin_names`): numpy's
+    result type of those (ints and bools count as float64, as binding makes them), a real
+    result staying real unless an array is complex. Unchanged when no such array is given.
+
+    >>> x32 = np.ones(2, np.float32)
+    >>> [r.dtype for r in keep_call_precision([np.eye(2), x32], (0,), {"x": x32}, ["x"])]
+    [dtype('float32'), dtype('float32')]
+    >>> keep_call_precision([np.eye(2)], (0,), {"z": 1j * x32}, ["z"])[0].dtype
+    dtype('complex64')
+    >>> keep_call_precision([np.eye(2)], (0,), {"other": x32}, ["x"])[0].dtype
+    dtype('float64')
+    """
+    dtypes = [d for d in (_bound_dtype(arrays[n]) for n in names if n in arrays) if d is not None]
+    if not dtypes or not positions:
+        return list(results)
+    strong = np.result_type(*dtypes)
+    out = list(results)
+    for k in positions:
+        a = out[k]
+        if a.dtype.kind in "fc":
+            target = np.result_type(strong, 0j if a.dtype.kind == "c" else 0.0)
+            if target != a.dtype:
+                out[k] = a.astype(target)
+    return out
+
+
+def _bound_dtype(value: Any) -> np.dtype | None:
+    """The dtype a value takes when bound to a variable (ints and bools become float64);
+    None for what has no numpy dtype."""
+    try:
+        dtype = np.dtype(value.dtype) if hasattr(value, "dtype") else np.asarray(value).dtype
+    except TypeError:  # another library's dtype (a torch tensor given for an unused name)
+        return None
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    return dtype if dtype.kind in "fc" else None
+
+
+def adopt_precision_array_api(xp: Any, args: Sequence[Any], positions: Sequence[int]) -> list[Any]:
+    """:func:`adopt_precision` for the arrays of an array-API namespace ``xp`` (torch, JAX,
+    CuPy, dask...): the weak floating ones take the precision of the others.
+
+    >>> import array_api_compat.numpy as xp
+    >>> [str(a.dtype) for a in adopt_precision_array_api(
+    ...     xp, [np.ones(2), np.ones(2, np.float32), np.ones((), np.complex128)], (0, 2))]
+    ['float32', 'float32', 'complex64']
+    """
+    strong = xp.result_type(*(a.dtype for k, a in enumerate(args) if k not in positions))
+    out = list(args)
+    for k in positions:
+        out[k] = weak_as(xp, out[k], strong)
+    return out
+
+
+def weak_as(xp: Any, a: Any, strong: Any) -> Any:
+    """The weak array ``a`` cast as numpy casts a Python number met with an array of dtype
+    ``strong`` (an array-API dtype of ``xp``): to its precision, complex when either is."""
+    if not xp.isdtype(strong, ("real floating", "complex floating")):
+        return a
+    if xp.isdtype(a.dtype, "complex floating"):
+        target = xp.complex64 if strong in (xp.float32, xp.complex64) else xp.complex128
+    elif xp.isdtype(a.dtype, "real floating"):
+        target = strong  # a real number met with a complex array becomes complex, as in numpy
+    else:
+        return a
+    return a if a.dtype == target else xp.astype(a, target)
+
+
+def adopting_array_api(fn: Callable[..., Any], xp: Any, positions: Sequence[int]) -> Callable[..., Any]:
+    """``fn`` taking its arguments through :func:`adopt_precision_array_api`."""
+    return lambda *args: fn(*adopt_precision_array_api(xp, args, positions))

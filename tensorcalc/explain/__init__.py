@@ -1,4 +1,4 @@
-"""Layer 10, step-by-step derivations for the command line's ``--explain``: index terms and
+"""Layer 11, step-by-step derivations for the command line's ``--explain``: index terms and
 their rules (:mod:`.terms`, the function facts read from the primitives' table) and the
 derivations of gradient specs and expression derivatives (:mod:`.explain`)."""
 

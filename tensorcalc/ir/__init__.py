@@ -1,6 +1,6 @@
-"""Layer 2, the expression IR: nodes (hash-consed, one uid per structure), builders, named
-dimensions and the graph walk. Imports only the contraction layer (an einsum node evaluates
-through it)."""
+"""Layer 3, the expression IR: nodes (hash-consed, one uid per structure), builders, named
+dimensions and the graph walk. Imports only the contraction and backends layers (an einsum
+node evaluates through them)."""
 
 from . import build  # noqa: F401  (installs the arithmetic operators on Expr)
 from .build import add, as_expr, broadcast_to, einsum, matmul, multiply, scale, var

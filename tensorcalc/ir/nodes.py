@@ -13,8 +13,11 @@ Protocol (every layer above builds on it)
     class and the children it forms the structural key.  Live nodes of identical structure
     share one ``uid`` (hash-consing, ``tensorcalc.ir.uids``), which is what CSE and collection
     of like terms use; uids are never reused, and a dead structure's entry is swept;
-  - ``eval_node(self, *child_values, sizes)`` -- compute the node from its evaluated
-    children; ``sizes`` maps each named dimension to its int.
+  - ``eval_node(self, *child_values, sizes, xp=numpy)`` -- compute the node from its
+    evaluated children; ``sizes`` maps each named dimension to its int. ``xp`` is the
+    array-API namespace of the children when they are not numpy arrays (torch, JAX, CuPy,
+    dask, ``tensorcalc.backends``): the node then computes with ``xp``'s functions and
+    returns that library's array (a numpy result is converted by the evaluator).
 
 * Node classes defined here (attributes are plain and documented so the printer can walk
   the tree):
@@ -58,6 +61,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..backends import backend_of_namespace, contract as backend_contract
 from ..contraction.contract import einsum as contract_einsum
 from ..errors import TensorcalcError
 from .dims import check_dim, resolve_dim, unify_shapes
@@ -107,7 +111,7 @@ class Expr:
         """Hashable non-child attributes (part of the structural key)."""
         return ()
 
-    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
         raise NotImplementedError(type(self).__name__)
 
     @property
@@ -151,7 +155,7 @@ class Var(Expr):
     def params(self) -> tuple:
         return (self.name, self.shape, self.symmetric)
 
-    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
         raise RuntimeError("variables are bound by the evaluator")
 
     def __repr__(self) -> str:
@@ -177,8 +181,8 @@ class Const(Expr):
     def params(self) -> tuple:
         return (self.shape, self._key)
 
-    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
-        return self.value
+    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        return self.value  # numpy for every backend: the evaluator places it on the device
 
     def __repr__(self) -> str:
         if self.value.size <= 4:
@@ -225,11 +229,14 @@ class Einsum(Expr):
     def params(self) -> tuple:
         return (self.spec, tuple(self.sizes.items()), self.scale, self.factor_dims)
 
-    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
         carried = set("".join(self.inputs))
         extra = {lab: resolve_dim(self.sizes[lab], sizes) for lab in self.output
                  if lab not in carried}
-        out = contract_einsum(self.spec, *values, sizes=extra or None)
+        if xp is np:
+            out = contract_einsum(self.spec, *values, sizes=extra or None)
+        else:  # the same planned pairwise order, run by the backend's einsum (or lowered)
+            out = backend_contract(self.spec, values, xp, backend_of_namespace(xp), extra or None)
         factor = self.scale
         for d, p in self.factor_dims:
             factor *= float(sizes[d]) ** p
@@ -261,7 +268,9 @@ class Add(Expr):
     def params(self) -> tuple:
         return self.coeffs
 
-    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            return self._eval_array_api(values, xp)
         first = self.coeffs[0]
         if len(values) > 1 and all(c == first for c in self.coeffs):
             # a common coefficient scales the sum once, in place: 0.5 * (t + tᵀ) is two passes
@@ -278,6 +287,15 @@ class Add(Expr):
         for c, v in zip(self.coeffs, values):
             term = v if c == 1.0 else v * c
             out = term if out is None else out + term
+        return out
+
+    def _eval_array_api(self, values: Sequence[Any], xp: Any) -> Any:
+        # xp.add promotes as numpy does (torch's ``+`` keeps a float32 array float32 when
+        # met with a float64 0-d array); no in-place update (JAX arrays are immutable)
+        out = None
+        for c, v in zip(self.coeffs, values):
+            term = v if c == 1.0 else v * c
+            out = term if out is None else xp.add(out, term)
         return out
 
     def __repr__(self) -> str:
@@ -299,7 +317,8 @@ class WithDims(Expr):
     def __init__(self, expr: Expr, variables: Sequence["Var"]) -> None:
         super().__init__((expr, *variables), expr.shape, expr.dtype)
 
-    def eval_node(self, value: np.ndarray, *ignored: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, value: np.ndarray, *ignored: np.ndarray, sizes: Mapping[str, int],
+                  xp: Any = np) -> np.ndarray:
         return value
 
     def __repr__(self) -> str:

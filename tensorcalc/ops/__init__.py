@@ -1,4 +1,4 @@
-"""Layer 3, the primitives: one table row per function (:mod:`.table`: elementwise, matrix and
+"""Layer 4, the primitives: one table row per function (:mod:`.table`: elementwise, matrix and
 along-axes functions), the node classes (:mod:`.nodes`) and their builders (:mod:`.functions`, which also installs ``/``, ``**`` and
 indexing on expressions)."""
 

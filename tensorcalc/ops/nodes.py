@@ -15,10 +15,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..backends import backend_of_namespace, device_of, put_index, take_index
 from ..errors import TensorcalcError
 from ..ir import Expr, Var, nested_repr
 from ..ir.dims import resolve_dim
-from .table import AXIS, ELEMENTWISE, MATRIX, logsumexp_numpy, power_numpy, softmax_numpy  # noqa: F401
+from .table import (AXIS, ELEMENTWISE, MATRIX, array_api_axis_function, array_api_function,
+                    logsumexp_numpy, power_array_api, power_numpy, softmax_numpy)  # noqa: F401
+
+# The array-API column of the table as functions of ``(xp, x)`` (``(xp, x, axes)``), made
+# once: the evaluator on torch, JAX, CuPy, dask and array-API arrays runs these.
+_ELEMENTWISE_XP = {name: array_api_function(row) for name, row in ELEMENTWISE.items()}
+_MATRIX_XP = {name: array_api_function(row) for name, row in MATRIX.items()}
+_AXIS_XP = {name: array_api_axis_function(row) for name, row in AXIS.items()}
 
 
 class Func(Expr):
@@ -34,7 +42,11 @@ class Func(Expr):
     def params(self) -> tuple:
         return (self.name, self.param)
 
-    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            if self.name == "pow":
+                return power_array_api(xp, x, self.param)
+            return _ELEMENTWISE_XP[self.name](xp, x)
         if self.name == "pow":
             return power_numpy(x, self.param)
         return ELEMENTWISE[self.name].numpy(x)
@@ -60,7 +72,9 @@ class PowArray(Expr):
     def params(self) -> tuple:
         return self._key
 
-    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            return xp.pow(x, xp.asarray(self.exponent, device=device_of(x)))
         return np.power(x, self.exponent)
 
     def __repr__(self) -> str:
@@ -85,17 +99,27 @@ class MatFunc(Expr):
     def params(self) -> tuple:
         return (self.name,)
 
-    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
         what = f"{self.name}({operand_name(self.children[0])})"
         if x.shape[-1] != x.shape[-2]:
             raise TensorcalcError(
                 f"{what}: needs square matrices in the last two axes, but the array has shape "
                 f"{x.shape} (declared {plain_shape(self.children[0].shape)})")
+        if xp is not np:
+            return self._eval_array_api(x, xp, what)
         try:
             return MATRIX[self.name].numpy(x)
         except np.linalg.LinAlgError as err:
             reason = "matrix is singular" if "singular" in str(err).lower() else str(err)
             raise TensorcalcError(f"{what}: {reason}") from None
+
+    def _eval_array_api(self, x: Any, xp: Any, what: str) -> Any:
+        try:
+            return _MATRIX_XP[self.name](xp, x)
+        except Exception as err:  # each library has its own error (torch: LinAlgError)
+            if "singular" not in str(err).lower():
+                raise
+            raise TensorcalcError(f"{what}: matrix is singular") from None
 
 
 def square_dim(shape: Sequence[Any]) -> Any:
@@ -142,7 +166,10 @@ class AxisFunc(Expr):
         """True when the function acts on every axis of its argument."""
         return self.axes == tuple(range(self.children[0].ndim))
 
-    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        if xp is not np:
+            with np.errstate(divide="ignore"):  # as the numpy rows: log(0) of an empty sum
+                return _AXIS_XP[self.name](xp, x, self.axes)
         return np.asarray(AXIS[self.name].numpy(x, self.axes))
 
     def __repr__(self) -> str:
@@ -170,9 +197,9 @@ class Index(Expr):
     def params(self) -> tuple:
         return index_key(self.index)
 
-    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, x: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
         try:
-            return x[self.index]
+            return x[self.index] if xp is np else take_index(xp, x, self.index)
         except IndexError as err:  # an int index into a named dim bound too small
             raise TensorcalcError(f"index {show_index(self.index)} into shape {x.shape}: {err}") from None
 
@@ -190,8 +217,12 @@ class IndexAdjoint(Expr):
     def params(self) -> tuple:
         return (index_key(self.index), self.full_shape)
 
-    def eval_node(self, g: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
-        out = np.zeros(tuple(resolve_dim(d, sizes) for d in self.full_shape), dtype=g.dtype)
+    def eval_node(self, g: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        shape = tuple(resolve_dim(d, sizes) for d in self.full_shape)
+        if xp is not np:
+            out = xp.zeros(shape, dtype=g.dtype, device=device_of(g))
+            return put_index(xp, backend_of_namespace(xp).put, out, self.index, g)
+        out = np.zeros(shape, dtype=g.dtype)
         try:
             out[self.index] = g
         except IndexError as err:
@@ -213,8 +244,15 @@ class Stack(Expr):
     def params(self) -> tuple:
         return (self.axis,)
 
-    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int]) -> np.ndarray:
+    def eval_node(self, *values: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
+        if xp is not np:  # the children may differ in precision: stack promotes as numpy
+            return xp.stack(_one_dtype(xp, values), axis=self.axis)
         return np.stack(values, axis=self.axis)
+
+
+def _one_dtype(xp: Any, values: Sequence[Any]) -> list[Any]:
+    dtype = xp.result_type(*values)
+    return [v if v.dtype == dtype else xp.astype(v, dtype) for v in values]
 
 
 def indexed_shape(shape: tuple, index: tuple) -> tuple:

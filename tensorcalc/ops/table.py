@@ -7,6 +7,24 @@ VJP rule, the code generator, the printers, the explanations and the parser all 
 rows; adding an elementwise function is one row here plus its tests (``tests/ops`` checks
 every row against finite differences and against the code it generates).
 
+The ``array_api`` column is the same function for any array library (torch, JAX, CuPy,
+dask, array-API libraries), as *source*: a template with ``code``'s placeholders in which
+``xp`` names the library's array-API namespace (``array_api_compat.array_namespace``) and
+only array-API functions are called (no ``np.``, no methods but ``.dtype``; numbers are
+spelled ``xp.zeros_like(x)`` where the standard wants arrays). Elementwise and ``MATRIX``
+rows: ``"{}"`` or ``"{0}"`` (repeatable) is the argument; ``POW``: ``"{} ** {}"`` (argument,
+exponent). ``AXIS`` rows: one expression per line, with ``{x}`` the argument, ``{axis}`` the
+tuple of axes, ``{prev}`` the value of the line before and ``{peak}`` the max-shift, whose
+own lines are :data:`ARRAY_API_PEAK` (same placeholders; 0 where the maximum is not finite;
+there is no peak of a zero-size reduction: use ``xp.zeros_like`` of the keepdims sum).
+The evaluator builds its callables from this column once (:func:`array_api_function`,
+:func:`array_api_axis_function`), and generated code prints it, so both share one spelling.
+
+>>> ELEMENTWISE["exp"].array_api.format("x")
+'xp.exp(x)'
+>>> ARRAY_API_PEAK.splitlines()[1].format(prev="m")
+'xp.where(xp.isfinite(m), m, xp.zeros_like(m))'
+
 ``derivative(f, node, x, y)`` returns ``f'(x)`` as an expression, given the builders ``f``
 (:mod:`tensorcalc.ops.functions`, passed in because they are made from these rows), the
 node, its input ``x`` and its value ``y``; ``None`` is a derivative that is zero almost
@@ -44,6 +62,7 @@ class Primitive:
     legend: str = ""                 # the line explaining f' under a derivation
     parser: tuple[str, ...] = ()     # extra names accepted in index notation
     reduces: bool = False            # (``AXIS`` rows) the result drops the axes acted on
+    array_api: str = ""              # array-API source: ``code``'s placeholders, ``xp.`` names
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -56,23 +75,29 @@ def _real_or_complex(real: Callable[[np.ndarray], np.ndarray],
     return lambda x: complex_(x) if np.iscomplexobj(x) else real(x)
 
 
+# the array-API test for complex input, "{0}" the argument (see the module docstring)
+_COMPLEX = "xp.isdtype({0}.dtype, 'complex floating')"
+
+
 def _rows(*rows: Primitive) -> dict[str, Primitive]:
     return {row.name: row for row in rows}
 
 
 ELEMENTWISE: dict[str, Primitive] = _rows(
-    Primitive("exp", np.exp, lambda f, n, x, y: y, "np.exp({})", r"\exp", prime="exp"),
+    Primitive("exp", np.exp, lambda f, n, x, y: y, "np.exp({})", r"\exp", prime="exp",
+              array_api="xp.exp({})"),
     Primitive("log", np.log, lambda f, n, x, y: f.power(x, -1.0), "np.log({})", r"\log",
-              legend="log'(z) = 1/z"),
+              legend="log'(z) = 1/z", array_api="xp.log({})"),
     Primitive("log1p", np.log1p, lambda f, n, x, y: f.power(1.0 + x, -1.0), "np.log1p({})",
-              legend="log1p'(z) = 1 / (1 + z)"),
-    Primitive("sin", np.sin, lambda f, n, x, y: f.cos(x), "np.sin({})", r"\sin", prime="cos"),
+              legend="log1p'(z) = 1 / (1 + z)", array_api="xp.log1p({})"),
+    Primitive("sin", np.sin, lambda f, n, x, y: f.cos(x), "np.sin({})", r"\sin", prime="cos",
+              array_api="xp.sin({})"),
     Primitive("cos", np.cos, lambda f, n, x, y: -f.sin(x), "np.cos({})", r"\cos",
-              legend="cos'(z) = -sin(z)"),
+              legend="cos'(z) = -sin(z)", array_api="xp.cos({})"),
     Primitive("tan", np.tan, lambda f, n, x, y: 1.0 + f.power(y, 2.0), "np.tan({})", r"\tan",
-              legend="tan'(z) = 1 + tan²(z)"),
+              legend="tan'(z) = 1 + tan²(z)", array_api="xp.tan({})"),
     Primitive("tanh", np.tanh, lambda f, n, x, y: 1.0 - f.power(y, 2.0), "np.tanh({})", r"\tanh",
-              legend="tanh'(z) = 1 - tanh²(z)"),
+              legend="tanh'(z) = 1 - tanh²(z)", array_api="xp.tanh({})"),
     # exp(-log(1 + exp(-x))): no overflow for large |x|, and the same formulas (real and
     # complex) in generated code
     Primitive("sigmoid",
@@ -81,26 +106,33 @@ ELEMENTWISE: dict[str, Primitive] = _rows(
               lambda f, n, x, y: y * (1.0 - y),
               "np.exp(-np.logaddexp(0.0, -{0})) if not np.iscomplexobj({0}) "
               "else 1.0 / (1.0 + np.exp(-{0}))", r"\sigma",
-              "σ", "σ'", "σ'(z) = σ(z) (1 - σ(z))"),
+              "σ", "σ'", "σ'(z) = σ(z) (1 - σ(z))",
+              array_api="xp.exp(-xp.logaddexp(xp.zeros_like({0}), -{0})) if not "
+                        f"{_COMPLEX} else 1.0 / (1.0 + xp.exp(-{{0}}))"),
     Primitive("relu", lambda x: np.maximum(x, 0), lambda f, n, x, y: f.heaviside(x),
-              "np.maximum({}, 0.0)", legend="relu'(z) = 1 if z > 0 else 0"),
+              "np.maximum({}, 0.0)", legend="relu'(z) = 1 if z > 0 else 0",
+              array_api="xp.maximum({0}, xp.zeros_like({0}))"),
     Primitive("softplus",
               _real_or_complex(lambda x: np.logaddexp(0.0, x), lambda x: np.log1p(np.exp(x))),
               lambda f, n, x, y: f.sigmoid(x),
               "np.logaddexp(0.0, {0}) if not np.iscomplexobj({0}) else np.log1p(np.exp({0}))",
               prime="σ",
-              legend="softplus' = σ (the logistic sigmoid)"),
+              legend="softplus' = σ (the logistic sigmoid)",
+              array_api="xp.logaddexp(xp.zeros_like({0}), {0}) if not "
+                        f"{_COMPLEX} else xp.log1p(xp.exp({{0}}))"),
     Primitive("sqrt", np.sqrt, lambda f, n, x, y: 0.5 * f.power(y, -1.0), "np.sqrt({})",
-              legend="sqrt'(z) = 1 / (2 sqrt(z))"),
-    Primitive("abs", np.abs, lambda f, n, x, y: f.sign(x), "np.abs({})", prime="sign"),
-    Primitive("sign", np.sign, None, "np.sign({})"),
-    Primitive("heaviside", lambda x: (x > 0).astype(x.dtype), None, "np.heaviside({}, 0.0)"),
+              legend="sqrt'(z) = 1 / (2 sqrt(z))", array_api="xp.sqrt({})"),
+    Primitive("abs", np.abs, lambda f, n, x, y: f.sign(x), "np.abs({})", prime="sign",
+              array_api="xp.abs({})"),
+    Primitive("sign", np.sign, None, "np.sign({})", array_api="xp.sign({})"),
+    Primitive("heaviside", lambda x: (x > 0).astype(x.dtype), None, "np.heaviside({}, 0.0)",
+              array_api="xp.astype({0} > 0, {0}.dtype)"),
 )
 
 # ``x ** p`` for a number ``p`` (the node's ``param``); its code is written by the generator
 # (x * x, 1.0 / x, np.sqrt(x) for the common exponents).
 POW = Primitive("pow", np.power, lambda f, n, x, y: n.param * f.power(x, n.param - 1.0),
-                "{} ** {}")
+                "{} ** {}", array_api="{} ** {}")
 
 
 def power_numpy(x: np.ndarray, p: float) -> np.ndarray:
@@ -116,10 +148,11 @@ def power_numpy(x: np.ndarray, p: float) -> np.ndarray:
 
 # Matrix functions of the last two axes (leading axes batch); derivatives in the VJP rules.
 MATRIX: dict[str, Primitive] = _rows(
-    Primitive("inv", np.linalg.inv, None, "np.linalg.inv({})"),
-    Primitive("det", lambda x: np.asarray(np.linalg.det(x)), None, "np.linalg.det({})", r"\det"),
+    Primitive("inv", np.linalg.inv, None, "np.linalg.inv({})", array_api="xp.linalg.inv({})"),
+    Primitive("det", lambda x: np.asarray(np.linalg.det(x)), None, "np.linalg.det({})", r"\det",
+              array_api="xp.linalg.det({})"),
     Primitive("logdet", lambda x: np.asarray(np.linalg.slogdet(x)[1]), None,
-              "np.linalg.slogdet({})[1]"),
+              "np.linalg.slogdet({})[1]", array_api="xp.linalg.slogdet({})[1]"),
 )
 
 
@@ -202,21 +235,94 @@ AXIS: dict[str, Primitive] = _rows(
     Primitive("softmax", softmax_numpy, None,
               "np.exp({x} - {peak})\n{prev} / np.sum({prev}, axis={axis}, keepdims=True)",
               r"\operatorname{softmax}", "softmax",
-              legend="∂softmax(z)_i/∂z_k = softmax(z)_i (δ_ik - softmax(z)_k)"),
+              legend="∂softmax(z)_i/∂z_k = softmax(z)_i (δ_ik - softmax(z)_k)",
+              array_api="xp.exp({x} - {peak})\n{prev} / xp.sum({prev}, axis={axis}, keepdims=True)"),
     Primitive("log_softmax", log_softmax_numpy, None,
               "{x} - {peak}\n{prev} - np.log(np.sum(np.exp({prev}), axis={axis}, keepdims=True))",
               r"\log\operatorname{softmax}",
               legend="∂log_softmax(z)_i/∂z_k = δ_ik - softmax(z)_k",
-              parser=("logsoftmax",)),
+              parser=("logsoftmax",),
+              array_api="{x} - {peak}\n"
+                        "{prev} - xp.log(xp.sum(xp.exp({prev}), axis={axis}, keepdims=True))"),
     Primitive("logsumexp", logsumexp_numpy, None,
               "np.log(np.sum(np.exp({x} - {peak}), axis={axis})) + np.squeeze({peak}, axis={axis})",
-              prime="softmax", legend="∂logsumexp(z)/∂z_k = softmax(z)_k", reduces=True),
+              prime="softmax", legend="∂logsumexp(z)/∂z_k = softmax(z)_k", reduces=True,
+              array_api="xp.log(xp.sum(xp.exp({x} - {peak}), axis={axis})) + "
+                        "xp.squeeze({peak}, axis={axis})"),
     Primitive("norm2", norm2_numpy, None, "np.sqrt(np.sum({x} * {x}))", r"\lVert", "‖",
-              legend="∂‖z‖/∂z_k = z_k / ‖z‖ (0 at z = 0)", reduces=True),
+              legend="∂‖z‖/∂z_k = z_k / ‖z‖ (0 at z = 0)", reduces=True,
+              array_api="xp.sqrt(xp.sum({x} * {x}))"),
     Primitive("normalize", normalize_numpy, None,
               "np.sqrt(np.sum({x} * {x}))\n{x} / np.where({prev} == 0, 1, {prev})",
-              legend="∂(z/‖z‖)_i/∂z_k = (δ_ik - z_i z_k / ‖z‖²) / ‖z‖"),
+              legend="∂(z/‖z‖)_i/∂z_k = (δ_ik - z_i z_k / ‖z‖²) / ‖z‖",
+              array_api="xp.sqrt(xp.sum({x} * {x}))\n"
+                        "{x} / xp.where({prev} == 0, xp.ones_like({prev}), {prev})"),
 )
+
+
+# The max-shift ``{peak}`` of the ``array_api`` templates of ``AXIS`` rows, one expression per
+# line (``{prev}`` the line before): the largest real part, 0 where it is not finite.
+ARRAY_API_PEAK = (
+    f"xp.max(xp.real({{x}}) if {_COMPLEX.format('{x}')} else {{x}}, axis={{axis}}, keepdims=True)\n"
+    "xp.where(xp.isfinite({prev}), {prev}, xp.zeros_like({prev}))")
+
+
+def _source_function(params: str, body: str) -> Callable[..., Any]:
+    # the template is the function: evaluation runs exactly what generated code prints
+    return eval(f"lambda {params}: {body}", {})  # noqa: S307 - source from this table only
+
+
+def array_api_function(row: Primitive) -> Callable[[Any, Any], Any]:
+    """``f(xp, x)`` from an elementwise or ``MATRIX`` row's ``array_api`` template.
+
+    >>> import array_api_compat.numpy as xp, numpy as np
+    >>> array_api_function(ELEMENTWISE["sigmoid"])(xp, np.array([-800.0, 0.0]))
+    array([0. , 0.5])
+    """
+    return _source_function("xp, x", row.array_api.format("x"))
+
+
+def power_array_api(xp: Any, x: Any, p: float) -> Any:
+    """``x ** p`` as :func:`power_numpy` writes it, for any array-API namespace."""
+    if p == 2:
+        return x * x
+    if p == -1:
+        return 1.0 / x
+    if p == 0.5:
+        return xp.sqrt(x)
+    return x ** p
+
+
+def array_api_axis_function(row: Primitive) -> Callable[[Any, Any, tuple[int, ...]], Any]:
+    """``f(xp, x, axes)`` from an ``AXIS`` row's ``array_api`` template (its lines run in
+    order, ``{peak}`` from :data:`ARRAY_API_PEAK`; no peak over a zero-size axis).
+
+    >>> import array_api_compat.numpy as xp, numpy as np
+    >>> array_api_axis_function(AXIS["logsumexp"])(xp, np.array([[1000.0, 1000.0]]), (1,))
+    array([1000.69314718])
+    """
+    names = dict(x="x", axis="axis", peak="peak", prev="prev")
+    lines = [_source_function("xp, x, axis, peak, prev", line.format(**names))
+             for line in row.array_api.split("\n")]
+    peak_lines = [_source_function("xp, x, axis, peak, prev", line.format(**names))
+                  for line in ARRAY_API_PEAK.split("\n")] if "{peak}" in row.array_api else []
+
+    def run(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
+        axes = tuple(axes)
+        if xp.isdtype(x.dtype, ("integral", "bool")):
+            x = xp.astype(x, xp.float64)
+        peak = prev = None
+        if peak_lines and any(x.shape[a] == 0 for a in axes):
+            total = xp.sum(x, axis=axes, keepdims=True)  # the shape and dtype of the peak
+            peak = xp.zeros_like(xp.real(total) if xp.isdtype(x.dtype, "complex floating") else total)
+        else:
+            for line in peak_lines:
+                peak = prev = line(xp, x, axes, None, prev)
+        for line in lines:
+            prev = line(xp, x, axes, peak, prev)
+        return prev
+
+    return run
 
 
 # Index-notation names of the other builders, by what they do to their argument's labels.

@@ -1,4 +1,4 @@
-"""Layer 4, simplification: a registry of rules by node type (:func:`.core.simplify_rule`);
+"""Layer 5, simplification: a registry of rules by node type (:func:`.core.simplify_rule`);
 the rules of the IR's nodes live in :mod:`.einsum` and :mod:`.sums`, those of the primitives
 in :mod:`.primitives`. A new node type registers its own rule. Beside them, the rewrite table
 (:mod:`.rewrite`) holds the rules that replace a node by a simpler equal expression

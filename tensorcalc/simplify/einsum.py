@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..ir import Const, Einsum, Expr, Var
+from ..ops import Func, MatFunc
 from ..labels import LETTERS
 from .core import is_shared, is_zero, simplify_rule, zeros
 from .cost import Cost, einsum_cost, largest, not_worse, spec_cost
@@ -237,4 +238,9 @@ def _first_appearance(out: list[int], ins: list[list[int]]) -> dict[int, int]:
 
 
 def _is_symmetric(op: Expr) -> bool:
+    """Whether ``op`` is a matrix equal to its transpose: a variable declared symmetric, and
+    the inverse or an elementwise function of one (``S⁻ᵀ = S⁻¹``, so ``d log|det S|/dS``, the
+    symmetric part of ``S⁻ᵀ``, is ``S⁻¹``)."""
+    while isinstance(op, Func) or isinstance(op, MatFunc) and op.name == "inv":
+        op = op.children[0]
     return isinstance(op, Var) and op.symmetric
