@@ -29,11 +29,17 @@ Hessian) exactly from the VJP it has vouched for, so that ``tc.grad``, ``tc.jaco
 
 from __future__ import annotations
 
+import os
+import signal
 import string
+import subprocess
+import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
@@ -722,3 +728,41 @@ def reduced_example(op: str) -> Any:
     from tensorcalc.ir import var
 
     return reduce(var("T", (2, 3, 4)), "a b c -> a c", op)
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(body: str, tmp_path: Any, timeout: float = 120) -> str:
+    """Run ``body`` in a new interpreter with ``tmp_path`` as its working directory and its
+    ``sys.argv[1]``; return its stdout. It gets its own session, so a hung (forked) child
+    dies with it; a non-zero exit, a timeout or BLAS's xerbla complaint fails the test."""
+    script = tmp_path / "case.py"
+    script.write_text(textwrap.dedent(body))
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=str(tmp_path),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"timed out after {timeout}s\nstdout:\n{out}\nstderr:\n{err}")
+    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "illegal value" not in out + err, out + err   # BLAS's xerbla complaint
+    return out
+
+
+def record_operand_counts(monkeypatch: Any, module: Any, name: str = "einsum") -> list[int]:
+    """Wrap ``module.name`` (dask.array's einsum) for this test: the returned list gets the
+    number of operands of every call, so a test can show that contractions ran pairwise."""
+    counts: list[int] = []
+    real = getattr(module, name)
+
+    def recording(spec: Any, *ops: Any, **kw: Any) -> Any:
+        counts.append(len(ops))
+        return real(spec, *ops, **kw)
+
+    monkeypatch.setattr(module, name, recording)
+    return counts

@@ -7,11 +7,6 @@ fresh interpreter with a timeout, so that a regression fails the test instead of
 from __future__ import annotations
 
 import importlib
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import tracemalloc
 
 import numpy as np
@@ -19,9 +14,9 @@ import pytest
 
 import tensorcalc as tc
 from tensorcalc import _core
+from tests.helpers import run_script as _run_script
 
 BIG_STRIDE = 2**31 + 8          # elements: one more bit than scipy's 32-bit BLAS ints hold
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _plan_module():
@@ -34,29 +29,9 @@ def _plan_module():
     raise ImportError("tensorcalc's plan module")
 
 
-def _run_script(body: str, tmp_path, timeout: float = 120) -> str:
-    """Run ``body`` in a new interpreter (own session: a hung forked child dies with it)."""
-    script = tmp_path / "case.py"
-    script.write_text(textwrap.dedent(body))
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=str(tmp_path),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"timed out after {timeout}s\nstdout:\n{out}\nstderr:\n{err}")
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
-    assert "illegal value" not in out + err, out + err   # BLAS's xerbla complaint
-    return out
-
-
 # A float64 buffer longer than BIG_STRIDE. np.zeros gets it from calloc, i.e. untouched
 # zero pages that cost no memory; a sparse file stands in where overcommit refuses 16 GiB.
 _BIG_BUFFER = """
-import sys
 import numpy as np
 import tensorcalc as tc
 from tensorcalc import _core
@@ -124,7 +99,6 @@ for p, q in ((x, y), (y, x), (x, x)):
 
 _PARALLEL_THEN_FORK = """
 import multiprocessing as mp
-import os
 import warnings
 import numpy as np
 import tensorcalc as tc

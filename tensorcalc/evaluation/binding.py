@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import TensorcalcError
 from ..ir import Add, Einsum, Expr, Var
 from ..ir.dims import resolve_dim
+from .precision import weak_nodes, weak_positions
 
 
 def as_input(value: Any) -> np.ndarray:
@@ -165,3 +166,34 @@ def _pinned_axes(node: Expr) -> tuple[tuple[int, int, Any], ...]:
         return ()
     return tuple((k, axis, dim) for k, (dims, child) in enumerate(zip(wanted, node.children))
                  for axis, (dim, declared) in enumerate(zip(dims, child.shape)) if dim != declared)
+
+
+Step = tuple  # (slot, variable name or function of the argument slots' values, argument slots)
+
+
+def program_steps(order: Sequence[Expr], shapes: dict[int, tuple], sizes: Mapping[str, int],
+                  make_step: Callable[[Expr, list[tuple]], Callable[..., Any]],
+                  adopt: Callable[[Callable[..., Any], tuple[int, ...]], Callable[..., Any]],
+                  ) -> tuple[list[Step], dict[int, int], set[int]]:
+    """The steps of a compiled program over ``order`` (children first), for every backend.
+
+    A variable's step is its name; another node's is ``make_step(node, child_shapes)``,
+    wrapped by ``adopt(fn, positions)`` where weak arguments must take the others'
+    precision. Operand shapes are checked once here; ``shapes`` (by uid, the variables'
+    given) gains every node's. Returns the steps, the slot of each uid and the weak uids.
+    """
+    index = {node.uid: k for k, node in enumerate(order)}
+    weak = weak_nodes(order)
+    steps: list[Step] = []
+    for k, node in enumerate(order):
+        args = [index[c.uid] for c in node.children]
+        if isinstance(node, Var):
+            steps.append((k, node.name, args))
+            continue
+        child_shapes = [shapes[c.uid] for c in node.children]
+        check_operands(node, child_shapes, sizes)
+        fn = make_step(node, child_shapes)
+        positions = weak_positions(node, weak)
+        steps.append((k, adopt(fn, positions) if positions else fn, args))
+        shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)
+    return steps, index, weak

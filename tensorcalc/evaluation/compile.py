@@ -20,11 +20,10 @@ from ..ir import Einsum, Expr, Var, as_expr, topological
 from ..ir.dims import resolve_dim
 from ..simplify import simplify_all
 from ..backends import backend_of, detect, device_of, get_backend
-from .binding import bind, check_operands, check_symmetric, missing_array_message
+from .binding import bind, check_symmetric, missing_array_message, program_steps
 from .chunked import evaluate_dask
 from .generic import build_program, check_symmetric_array_api, converter, signature_of
-from .precision import (adopting, keep_call_precision, origin_names, weak_nodes, weak_positions,
-                        weak_roots)
+from .precision import adopting, keep_call_precision, origin_names, weak_nodes, weak_roots
 
 
 class Compiled:
@@ -94,21 +93,11 @@ class Compiled:
 
     def _build(self, arrays: Mapping[str, Any]) -> tuple[list, list[int]]:
         values, sizes = bind(self.variables, arrays)  # validates shapes once per signature
-        index = {node.uid: k for k, node in enumerate(self.order)}
         shapes = {uid: np.shape(v) for uid, v in values.items()}
-        weak = weak_nodes(self.order)  # scalar constants keep the arrays' precision (.precision)
-        steps = []
-        for k, node in enumerate(self.order):
-            args = [index[c.uid] for c in node.children]
-            if isinstance(node, Var):
-                steps.append((k, node.name, args))
-                continue
-            child_shapes = [shapes[c.uid] for c in node.children]
-            check_operands(node, child_shapes, sizes)
-            fn = _step(node, child_shapes, sizes)
-            positions = weak_positions(node, weak)
-            steps.append((k, adopting(fn, positions) if positions else fn, args))
-            shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)
+        # scalar constants keep the arrays' precision (.precision)
+        steps, index, _ = program_steps(self.order, shapes, sizes,
+                                        lambda node, child_shapes: _step(node, child_shapes, sizes),
+                                        adopting)
         return steps, [index[e.uid] for e in self.exprs]
 
     @property

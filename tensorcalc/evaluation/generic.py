@@ -30,7 +30,7 @@ from ..backends import (Backend, backend_of, detect, device_of, get_backend, is_
 from ..errors import TensorcalcError
 from ..ir import Einsum, Expr, Var, topological
 from ..ir.dims import resolve_dim
-from .binding import bind, check_operands
+from .binding import bind, check_operands, program_steps
 from .precision import (adopt_precision_array_api, adopting_array_api, weak_as, weak_nodes,
                         weak_positions, weak_roots)
 
@@ -166,21 +166,11 @@ def build_program(backend: Backend, order: Sequence[Expr], outputs: Sequence[Exp
     if like is None:
         like = _like(list(origins.values()))
     xp = backend.namespace([like] if like is not None else [])
-    index = {node.uid: k for k, node in enumerate(order)}
     shapes = {uid: tuple(v.shape) for uid, v in values.items()}
-    weak = weak_nodes(order)
-    steps: list[tuple[int, Any, list[int]]] = []
-    for k, node in enumerate(order):
-        args = [index[c.uid] for c in node.children]
-        if isinstance(node, Var):
-            steps.append((k, node.name, args))
-            continue
-        child_shapes = [shapes[c.uid] for c in node.children]
-        check_operands(node, child_shapes, sizes)
-        fn = _step(backend, xp, node, child_shapes, sizes, like)
-        positions = weak_positions(node, weak)
-        steps.append((k, adopting_array_api(fn, xp, positions) if positions else fn, args))
-        shapes[node.uid] = tuple(resolve_dim(d, sizes) for d in node.shape)
+    steps, index, weak = program_steps(
+        order, shapes, sizes,
+        lambda node, child_shapes: _step(backend, xp, node, child_shapes, sizes, like),
+        lambda fn, positions: adopting_array_api(fn, xp, positions))
     out_slots = [index[e.uid] for e in outputs]
     convert = converter(backend, like)
     constant = weak_roots(outputs, weak)

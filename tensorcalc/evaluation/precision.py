@@ -58,7 +58,13 @@ def adopt_precision(args: Sequence[Any], positions: Sequence[int]) -> list[Any]:
     """``args`` with the weak ones (at ``positions``) cast to the precision of the others,
     as numpy casts a Python float or complex met with an array."""
     strong = np.result_type(*(a.dtype for k, a in enumerate(args) if k not in positions))
-    out = list(args)
+    return _cast_weak(args, positions, strong)
+
+
+def _cast_weak(values: Sequence[Any], positions: Sequence[int], strong: np.dtype) -> list[Any]:
+    """``values`` with the float or complex ones at ``positions`` cast as numpy casts a
+    Python number met with an array of dtype ``strong`` (a real value stays real)."""
+    out = list(values)
     for k in positions:
         a = out[k]
         if a.dtype.kind in "fc":
@@ -113,15 +119,7 @@ def keep_call_precision(results: Sequence[Any], positions: Sequence[int],
     dtypes = [d for d in (_bound_dtype(arrays[n]) for n in names if n in arrays) if d is not None]
     if not dtypes or not positions:
         return list(results)
-    strong = np.result_type(*dtypes)
-    out = list(results)
-    for k in positions:
-        a = out[k]
-        if a.dtype.kind in "fc":
-            target = np.result_type(strong, 0j if a.dtype.kind == "c" else 0.0)
-            if target != a.dtype:
-                out[k] = a.astype(target)
-    return out
+    return _cast_weak(results, positions, np.result_type(*dtypes))
 
 
 def _bound_dtype(value: Any) -> np.dtype | None:

@@ -9,10 +9,6 @@ interpreter with a timeout, so a hang fails the test instead of the suite.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 
@@ -21,8 +17,8 @@ import pytest
 
 import tensorcalc as tc
 from tensorcalc import _core
+from tests.helpers import run_script as _run_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 
 
@@ -165,24 +161,6 @@ def test_concurrent_callers_share_the_pool(rng, threads2):
     for w in workers:
         w.join(60)
     assert not errors and not any(w.is_alive() for w in workers)
-
-
-def _run_script(body: str, tmp_path, timeout: float = 120) -> str:
-    """Run ``body`` in a new interpreter (own session: a hung child dies with it)."""
-    script = tmp_path / "case.py"
-    script.write_text(textwrap.dedent(body))
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=str(tmp_path), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"timed out after {timeout}s\nstdout:\n{out}\nstderr:\n{err}")
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
-    return out
 
 
 _THREADED = """

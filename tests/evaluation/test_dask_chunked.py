@@ -14,6 +14,7 @@ da = pytest.importorskip("dask.array", reason="dask is not installed")
 dask = pytest.importorskip("dask")
 
 import tensorcalc as tc  # noqa: E402
+from tests.helpers import record_operand_counts  # noqa: E402
 from tensorcalc.errors import TensorcalcError  # noqa: E402
 from tensorcalc.evaluation.chunked import (  # noqa: E402
     COMBINE, evaluate_dask, evaluate_pairwise, find_batch, plan)
@@ -150,14 +151,7 @@ def test_fused_graph_has_at_most_a_third_of_the_pairwise_tasks(data):
 
 @pytest.mark.filterwarnings("ignore:Increasing number of chunks")  # X Xᵀ: dask's own warning
 def test_a_graph_without_a_batch_dimension_runs_pairwise(data, rng, monkeypatch):
-    operands = []
-    real = da.einsum
-
-    def recording(spec, *ops, **kw):
-        operands.append(len(ops))
-        return real(spec, *ops, **kw)
-
-    monkeypatch.setattr(da, "einsum", recording)
+    operands = record_operand_counts(monkeypatch, da)
     A, B, C = (tc.var(n, ("n", "n")) for n in "ABC")
     fn = tc.compile(tc.einsum("ij,jk,kl->il", A, B, C) + tc.exp(A))
     mats = {n: rng.standard_normal((30, 30)) / 5 for n in "ABC"}

@@ -14,6 +14,7 @@ da = pytest.importorskip("dask.array", reason="dask is not installed")
 dask = pytest.importorskip("dask")
 
 import tensorcalc as tc  # noqa: E402
+from tests.helpers import record_operand_counts  # noqa: E402
 import tensorcalc.evaluation.compile  # noqa: E402
 
 compile_module = sys.modules["tensorcalc.evaluation.compile"]
@@ -88,14 +89,7 @@ def test_numbers_only_outputs_take_the_call_precision(data, chunks):
 
 
 def test_the_fallback_contracts_pairwise_on_the_generic_dask_backend(rng, monkeypatch):
-    operands = []
-    real = da.einsum
-
-    def recording(spec, *ops, **kw):
-        operands.append(len(ops))
-        return real(spec, *ops, **kw)
-
-    monkeypatch.setattr(da, "einsum", recording)
+    operands = record_operand_counts(monkeypatch, da)
     A, B, C, D = (tc.var(n, ("n", "n")) for n in "ABCD")
     expr = tc.einsum("ij,jk,kl,lm->im", A, B, C, D)
     mats = {n: rng.standard_normal((20, 20)) / 4 for n in "ABCD"}
