@@ -32,6 +32,7 @@ def _plan_module():
 # A float64 buffer longer than BIG_STRIDE. np.zeros gets it from calloc, i.e. untouched
 # zero pages that cost no memory; a sparse file stands in where overcommit refuses 16 GiB.
 _BIG_BUFFER = """
+import sys
 import numpy as np
 import tensorcalc as tc
 from tensorcalc import _core
@@ -99,6 +100,7 @@ for p, q in ((x, y), (y, x), (x, x)):
 
 _PARALLEL_THEN_FORK = """
 import multiprocessing as mp
+import os
 import warnings
 import numpy as np
 import tensorcalc as tc
