@@ -58,6 +58,9 @@ globals().update(Role.__members__)
 cdef Py_ssize_t PARALLEL_WORK = 1 << 20   # typed loops: elements visited
 cdef Py_ssize_t PARALLEL_GEMM = 1 << 21   # BLAS products: multiply-adds
 cdef Py_ssize_t PARALLEL_STREAM = 1 << 18 # BLAS matrix-vector and dot: matrix elements read
+# Products below this many multiply-adds run on one thread in OpenBLAS whatever its setting
+# (its own cut-offs: 9216 for GEMV, 10000 for DOT, 262144 for GEMM)
+cdef Py_ssize_t BLAS_SERIAL = 8192
 cdef int ITEMS_PER_THREAD = 4             # a parked thread delays one item, not a quarter
 cdef Py_ssize_t SCRATCH_LIMIT = 1 << 24   # bytes of partial results a GEMM step may add
 # The thread policy: FIXED_THREADS from set_threads, else (0) the count of scipy's BLAS as

@@ -444,6 +444,12 @@ cdef void _gemm_part(num* tag, const GemmItems* t, Py_ssize_t i) noexcept nogil:
 cdef void _gemm_batches(num* a, num* b, num* c, const Kernel* job) noexcept nogil:
     """Every product of the step; BLAS held at one thread, the pool sharing the work."""
     cdef GemmItems items
+    cdef Py_ssize_t product = _mul_sat(_mul_sat(job.C.rows, job.C.cols), job.A.cols)
+    if product < BLAS_SERIAL and _mul_sat(product, _batch_count(job)) < PARALLEL_STREAM:
+        # too small for the pool to share or for BLAS to thread: skip holding BLAS, which
+        # costs two calls into it, a good part of a tiny contraction's time
+        _gemm_serial(a, b, c, job)
+        return
     cdef int held = tc_blas_enter()
     cdef int nthreads = _threads()
     # a BLAS whose threads cannot be held keeps them; the step then stays on this thread
@@ -452,6 +458,15 @@ cdef void _gemm_batches(num* a, num* b, num* c, const Kernel* job) noexcept nogi
     else:
         _gemm_serial(a, b, c, job)
     tc_blas_leave(held)
+
+
+cdef Py_ssize_t _batch_count(const Kernel* job) noexcept nogil:
+    cdef Py_ssize_t count = 1
+    cdef int k
+    for k in range(job.nd):
+        if job.role[k] == BATCH:
+            count = _mul_sat(count, job.size[k])
+    return count
 
 
 cdef void _gemm_shared(num* a, num* b, num* c, GemmItems* items, int nthreads) noexcept nogil:

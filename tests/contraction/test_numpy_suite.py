@@ -57,10 +57,6 @@ DIFFERENCES = {
         "the test writes a float64 result into an int64 out; only numpy's optimize= path allows "
         "that (its default optimize=False raises TypeError under casting='safe'); tensorcalc "
         "applies casting='safe' whatever optimize is (a 0-d out works: test_numpy_compat)"),
-    "test_einsum_chunking_precision": (
-        "summation accuracy of the compiled core: a 10**6-term float64 sum is accumulated in "
-        "one running total (relative error ~2e-12 here), numpy sums in chunks (~1e-15); the "
-        "fix belongs in csrc/ (blocked or pairwise reduction loops)"),
 }
 
 # test -> (what its copy is called, the statements removed: their source contains this text,
