@@ -250,6 +250,11 @@ def find_path(spec: Spec, optimize: Any) -> list[tuple[int, ...]]:
     return path
 
 
+def _contracted_later(labels: list, output: str) -> bool:
+    """Whether a later step sums one of ``labels`` (an intermediate's label not in the output)."""
+    return any(lab not in output for lab in labels)
+
+
 def _along_rows(spec: Spec, path: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """Of the three-operand orders as cheap as ``path``, one whose first step sums its larger
     operand's last (contiguous) axis, where opt_einsum's choice does not.
@@ -508,7 +513,11 @@ class _Builder:
         if not use_gemm:
             # a SOP step writes any layout, diagonal embeddings and broadcasts included
             return self._sop([x, y], output if last else "".join(keep), final=last)
-        if last and "".join(batch + cols + rows) == output:
+        if (last and "".join(batch + cols + rows) == output) or (
+                not last and _contracted_later(cols, output)
+                and not _contracted_later(rows, output)):
+            # the result's axes that a later step sums go first, where that step's operand
+            # then reads them as one leading group (no packing copy)
             x, y, rows, cols = y, x, cols, rows
             free_x, free_y = free_y, free_x
         if free_x:

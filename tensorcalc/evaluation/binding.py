@@ -106,11 +106,12 @@ def _symmetric_by_projection(a: np.ndarray) -> bool:
     if a.dtype.kind not in "fc" or a.size == 0:
         return False
     key = (a.shape[0], a.dtype.str)
-    u = _PROBES.get(key)
-    if u is None:  # drawing u costs as much as the products for n = 200: one per size and dtype
+    probe = _PROBES.get(key)
+    if probe is None:  # drawing u costs as much as the products for n = 200: one per size and dtype
         if len(_PROBES) >= 64:
             _PROBES.clear()
-        u = _PROBES[key] = np.random.default_rng(a.shape[0]).uniform(0.5, 1.5, a.shape[0]).astype(a.dtype)
+        probe = _PROBES[key] = _draw_probe(a.shape[0], a.dtype)
+    u, tolerance = probe
     if a.shape[0] > 256:
         # numpy's own loops, not BLAS: from about this size BLAS runs matrix-vector products on
         # its thread pool, and waking it between the compiled program's other steps costs
@@ -118,16 +119,30 @@ def _symmetric_by_projection(a: np.ndarray) -> bool:
         left, right = np.einsum("ij,j->i", a, u), np.einsum("j,ji->i", u, a)
     else:
         left, right = a @ u, u @ a
-    # 1e-10 of the larger projection: |(Au)_i| <= 1.5 n max|A|, so never looser than entries
-    # equal to 1e-10 of the largest summed over a row of weights below 1.5; float64 rounding
-    # of the two products stays near 1e-15 of it
     scale = max(float(np.max(np.abs(left))), float(np.max(np.abs(right))))
     if not scale < 1e300:  # inf or NaN somewhere (or near overflow): the exact check decides
         return False
-    return bool(np.max(np.abs(left - right)) <= 1e-10 * scale)
+    return bool(np.max(np.abs(left - right)) <= tolerance * scale)
 
 
-_PROBES: dict[tuple[int, str], np.ndarray] = {}
+def _draw_probe(n: int, dtype: np.dtype) -> tuple[np.ndarray, float]:
+    """The probe vector for ``n``×``n`` matrices of ``dtype`` and the tolerance of its test,
+    relative to the larger projection.
+
+    1e-10 where the dtype's rounding allows it (float64, longdouble): |(Au)_i| <= 1.5 n max|A|,
+    so never looser than entries equal to 1e-10 of the largest summed over a row of weights
+    below 1.5. In float32 or complex64 the two orders of summation of A u and uᵀ A round apart
+    by up to 4.3 eps of the projection at n = 5 and about 0.04 n eps at large n (measured to
+    n = 5000; Laplacians, whose rows cancel, are the worst), which 1e-10 refuses for every
+    matrix: (n + 16) eps is that rounding with a margin of 4 or more, and no more, since a
+    larger tolerance lets through more of what the exact check refuses (one entry of a random
+    20×20 float32 matrix off by 3e-5 of the largest is still caught, 1e-2 at n = 1000).
+    """
+    u = np.random.default_rng(n).uniform(0.5, 1.5, n).astype(dtype)
+    return u, max(1e-10, (n + 16) * float(np.finfo(dtype).eps))
+
+
+_PROBES: dict[tuple[int, str], tuple[np.ndarray, float]] = {}
 
 
 def _plain(shape: Sequence[Any]) -> str:

@@ -16,7 +16,7 @@ rows: ``"{}"`` or ``"{0}"`` (repeatable) is the argument; ``POW``: ``"{} ** {}"`
 exponent). ``AXIS`` rows: one expression per line, with ``{x}`` the argument, ``{axis}`` the
 tuple of axes, ``{prev}`` the value of the line before and ``{peak}`` the max-shift, whose
 own lines are :data:`ARRAY_API_PEAK` (same placeholders; 0 where the maximum is not finite;
-there is no peak of a zero-size reduction: use ``xp.zeros_like`` of the keepdims sum).
+the evaluator never runs a template on a zero-size argument: :func:`array_api_axis_function`).
 The evaluator builds its callables from this column once (:func:`array_api_function`,
 :func:`array_api_axis_function`), and generated code prints it, so both share one spelling.
 
@@ -293,31 +293,47 @@ def power_array_api(xp: Any, x: Any, p: float) -> Any:
     return x ** p
 
 
+def _over_no_entries(row: Primitive) -> float | complex:
+    """A reducing row's value over no entries, from its numpy function (logsumexp: -inf)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = complex(row.numpy(np.zeros(0), (0,)))
+    return value.real if value.imag == 0 else value
+
+
 def array_api_axis_function(row: Primitive) -> Callable[[Any, Any, tuple[int, ...]], Any]:
     """``f(xp, x, axes)`` from an ``AXIS`` row's ``array_api`` template (its lines run in
-    order, ``{peak}`` from :data:`ARRAY_API_PEAK`; no peak over a zero-size axis).
+    order, ``{peak}`` from :data:`ARRAY_API_PEAK`).
+
+    A zero-size ``x`` never reaches the template: the result is empty, or for a row that
+    ``reduces`` over a zero-size axis its numpy function's value over no entries
+    (logsumexp: -inf), written directly. The template would take ``log(0)`` there, which
+    warns on numpy-backed namespaces, and dask runs it lazily, outside the caller's errstate
+    (dask's max of a zero-size array even comes out with a wrong shape).
 
     >>> import array_api_compat.numpy as xp, numpy as np
     >>> array_api_axis_function(AXIS["logsumexp"])(xp, np.array([[1000.0, 1000.0]]), (1,))
     array([1000.69314718])
+    >>> array_api_axis_function(AXIS["logsumexp"])(xp, np.zeros((0, 2)), (0,))
+    array([-inf, -inf])
     """
     names = dict(x="x", axis="axis", peak="peak", prev="prev")
     lines = [_source_function("xp, x, axis, peak, prev", line.format(**names))
              for line in row.array_api.split("\n")]
     peak_lines = [_source_function("xp, x, axis, peak, prev", line.format(**names))
                   for line in ARRAY_API_PEAK.split("\n")] if "{peak}" in row.array_api else []
+    empty = _over_no_entries(row) if row.reduces else None
 
     def run(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
         axes = tuple(axes)
         if xp.isdtype(x.dtype, ("integral", "bool")):
             x = xp.astype(x, xp.float64)
+        if any(n == 0 for n in x.shape):  # no entries: no max to shift by, no log to take
+            if empty is None:
+                return xp.zeros_like(x)
+            return xp.full_like(xp.sum(x, axis=axes), empty)  # the sum: shape, dtype, device
         peak = prev = None
-        if peak_lines and any(x.shape[a] == 0 for a in axes):
-            total = xp.sum(x, axis=axes, keepdims=True)  # the shape and dtype of the peak
-            peak = xp.zeros_like(xp.real(total) if xp.isdtype(x.dtype, "complex floating") else total)
-        else:
-            for line in peak_lines:
-                peak = prev = line(xp, x, axes, None, prev)
+        for line in peak_lines:
+            peak = prev = line(xp, x, axes, None, prev)
         for line in lines:
             prev = line(xp, x, axes, peak, prev)
         return prev

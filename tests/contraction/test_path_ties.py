@@ -50,3 +50,17 @@ def test_values_match_numpy(dtype):
     np.testing.assert_allclose(tc.einsum("i,ij,j->", x, a, y), want, rtol=rtol)
     np.testing.assert_allclose(tc.einsum("i,ij,j->", x, a[:, ::-1].copy()[:, ::-1], y), want,
                                rtol=rtol)
+
+
+def test_intermediates_put_the_axes_summed_later_first():
+    # each step of the 4-index transform then reads its operand as one (inner, rest) matrix
+    # with no packing copy, and the last one writes the output order directly (no view step)
+    n = 6
+    plan = tc.contract_expression("ea,fb,gc,hd,abcd->efgh", *[(n, n)] * 4, (n,) * 4)._plan_for(
+        [np.dtype(np.float64)] * 5)
+    assert [note.split()[1] for note in plan.describe()] == [
+        "abcd,ea->bcde", "bcde,fb->cdef", "cdef,gc->defg", "defg,hd->efgh"]
+    ops = [np.random.default_rng(k).standard_normal(s)
+           for k, s in enumerate([(n, n)] * 4 + [(n,) * 4])]
+    np.testing.assert_allclose(plan.execute(ops),
+                               np.einsum("ea,fb,gc,hd,abcd->efgh", *ops), rtol=1e-12)

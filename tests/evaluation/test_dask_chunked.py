@@ -219,14 +219,22 @@ def test_zero_rows_and_declared_int_rows(data):
 def test_on_a_local_cluster_of_worker_processes(data):
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
     fn = tc.compile(_logistic())
+    # every wait bounded (no pytest-timeout here): once, on a loaded machine, it hung 18 min.
+    # death_timeout bounds a worker's start and its wait for the scheduler
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, memory_limit="1GiB") as cluster, \
-            distributed.Client(cluster) as client:
-        outs = fn(_lazy(data))
-        got = client.compute(outs, sync=True)  # the kernels are pickled to the workers
-        _close(got, fn(data))
-        again = client.compute(fn(_lazy(data, np.float32)), sync=True)
-        assert [g.dtype for g in again] == [np.float32] * 3
+                                  dashboard_address=None, memory_limit="1GiB",
+                                  death_timeout=60) as cluster, \
+            distributed.Client(cluster, timeout=60) as client:
+        try:
+            outs = fn(_lazy(data))
+            # the kernels are pickled to the workers
+            got = [f.result(timeout=120) for f in client.compute(outs)]
+            _close(got, fn(data))
+            again = [f.result(timeout=120) for f in client.compute(fn(_lazy(data, np.float32)))]
+            assert [g.dtype for g in again] == [np.float32] * 3
+        finally:
+            client.close(timeout=30)
+            cluster.close(timeout=30)
 
 
 def test_max_over_the_batch_combines_and_its_gradient_falls_back(data):
