@@ -224,17 +224,14 @@ def test_on_a_local_cluster_of_worker_processes(data):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, memory_limit="1GiB",
                                   death_timeout=60) as cluster, \
-            distributed.Client(cluster, timeout=60) as client:
-        try:
-            outs = fn(_lazy(data))
-            # the kernels are pickled to the workers
-            got = [f.result(timeout=120) for f in client.compute(outs)]
-            _close(got, fn(data))
-            again = [f.result(timeout=120) for f in client.compute(fn(_lazy(data, np.float32)))]
-            assert [g.dtype for g in again] == [np.float32] * 3
-        finally:
-            client.close(timeout=30)
-            cluster.close(timeout=30)
+            distributed.Client(cluster, timeout=60, set_as_default=False) as client:
+        # not the default scheduler: dask's global config stays as the other tests expect
+        outs = fn(_lazy(data))
+        # the kernels are pickled to the workers
+        got = [f.result(timeout=120) for f in client.compute(outs)]
+        _close(got, fn(data))
+        again = [f.result(timeout=120) for f in client.compute(fn(_lazy(data, np.float32)))]
+        assert [g.dtype for g in again] == [np.float32] * 3
 
 
 def test_max_over_the_batch_combines_and_its_gradient_falls_back(data):
