@@ -43,8 +43,8 @@ import numpy as np
 from ..errors import TensorcalcError
 from ..ir import Add, Const, Einsum, Expr, Var, WithDims, walk
 from ..ir.registry import NodeRules
-from ..ops import (AXIS, ELEMENTWISE, MATRIX, POW, AxisFunc, Func, Index, IndexAdjoint, LogSumExp,
-                   MatFunc, PowArray, Stack)
+from ..ops import (AXIS, ELEMENTWISE, MATRIX, POW, AxisFunc, Func, Index, IndexAdjoint, MatFunc,
+                   PowArray, Stack)
 from ..ops import table
 from ..ops.table import Primitive
 from ..simplify import simplified
@@ -351,40 +351,28 @@ def _node_matfunc(node: Any, args: list[str], w: CodeWriter) -> str:
 
 @code_rule.register(AxisFunc)
 def _node_axisfunc(node: Any, args: list[str], w: CodeWriter) -> str:
-    """The row's template, line by line (``{peak}``: the max-shift, emitted once)."""
+    """The row's template, line by line (``{peak}``: the max-shift, emitted once; the table's
+    lines handle axes without entries and rows of infinities, silently)."""
     axes = tuple(node.axes)
     x = w.array(args[0])
-    fields = {"x": x, "axis": repr(axes), "peak": "", "prev": ""}
     template = w.template(AXIS[node.name])
+    texts = template.split("\n")
+    fields: dict[str, Any] = {"x": x, "axis": repr(axes), "peak": "", "prev": "", "lines": []}
     if "{peak}" in template:
-        if w.backend.array_api:
-            for line in _array_api_peak(w).split("\n"):
-                fields["prev"] = w.emit(line.format(**fields))
-            fields["peak"] = fields["prev"]
-        else:
-            fields["peak"] = w.emit(f"np.max({x}.real, axis={axes!r}, keepdims=True)")
-    for line in template.split("\n"):
+        for line in _peak_source(w).split("\n"):
+            fields["prev"] = w.emit(line.format(**fields))
+        fields["peak"] = fields["prev"]
+    for line in texts:
         fields["prev"] = w.emit(line.format(**fields))
+        fields["lines"].append(fields["prev"])
     return fields["prev"]
 
 
-def _array_api_peak(w: CodeWriter) -> str:
-    """The max-shift's lines from the table (``ARRAY_API_PEAK``), in the backend's namespace."""
-    peak = getattr(table, "ARRAY_API_PEAK", None)
-    if peak is None:  # a table without the row: the plain maximum of the real part
-        peak = ("xp.max(xp.real({x}) if xp.isdtype({x}.dtype, 'complex floating') else {x}, "
-                "axis={axis}, keepdims=True)")
-    return re.sub(r"\bxp\.", w.ns + ".", peak)
-
-
-@code_rule.register(LogSumExp)
-def _node_logsumexp(node: Any, args: list[str], w: CodeWriter) -> str:
-    if w.backend.array_api:
-        return _node_axisfunc(node, args, w)
-    axes = tuple(node.axes)
-    peak = w.emit(f"np.max({args[0]}, axis={axes!r}, keepdims=True)")
-    return w.emit(f"np.log(np.sum(np.exp({args[0]} - {peak}), axis={axes!r})) + "
-                     f"np.squeeze({peak}, axis={axes!r})")
+def _peak_source(w: CodeWriter) -> str:
+    """The max-shift's lines from the table, in the backend's namespace."""
+    if not w.backend.array_api:
+        return table.NUMPY_PEAK
+    return re.sub(r"\bxp\.", w.ns + ".", table.ARRAY_API_PEAK)
 
 
 def _index_text(w: CodeWriter, index: tuple, shape: Sequence[Any]) -> tuple[str, list[int]]:

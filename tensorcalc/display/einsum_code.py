@@ -16,6 +16,7 @@ def f(X):
 
 from __future__ import annotations
 
+import cmath
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -35,11 +36,16 @@ def einsum_source(node: Einsum, args: list[str], w: CodeWriter) -> str:
     carried = set("".join(node.inputs))
     core = "".join(dict.fromkeys(lab for lab in node.output if lab in carried))
     value = contract(w, list(node.inputs), core, args, node)
-    factor = [] if node.scale == 1 else [number(node.scale)]
+    factor = [] if node.scale == 1 else [
+        number(node.scale) if cmath.isfinite(node.scale) else f'float("{node.scale}")']
     for d in node.factor_dims:
         if isinstance(d, tuple):
             name, power = d
-            factor.append(f"{w.dim(name)} ** {power}" if power != 1 else w.dim(name))
+            size = w.dim(name)
+            if power < 0:  # a mean over no entries is NaN, as evaluate gives (ir.size_power)
+                factor.append(f'({size} ** {power} if {size} else float("nan"))')
+            else:
+                factor.append(f"{size} ** {power}" if power != 1 else size)
         else:
             factor.append(w.dim(d))
     if factor:

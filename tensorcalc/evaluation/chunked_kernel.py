@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..ir import Einsum, Expr, Var, WithDims, topological
+from ..ir.nodes import size_power
 from ..simplify.core import named_dims, rebuild
 from .chunked_combine import COMBINE
 from .chunked_plan import Plan
@@ -124,6 +125,6 @@ def _fold_batch(node: Expr, batch: str, sizes: Mapping[str, int]) -> Expr:
     scale = node.scale
     for d, p in node.factor_dims:
         if d == batch:
-            scale *= float(sizes[batch]) ** p
+            scale *= size_power(sizes[batch], p)
     return Einsum(node.inputs, node.output, node.children, node.sizes, scale,
                   [(d, p) for d, p in node.factor_dims if d != batch])

@@ -154,9 +154,7 @@ def _check_batch(batch: str, variables: Sequence[Var]) -> None:
 def _step(node: Expr, child_shapes: list[tuple], sizes: dict[str, int]) -> Callable:
     """A function of the child arrays computing ``node`` for these shapes."""
     if isinstance(node, Einsum):
-        factor = node.scale
-        for d, p in node.factor_dims:
-            factor *= float(sizes[d]) ** p
+        factor = node.factor(sizes)
         if _is_permutation(node):
             # A transpose (or a scale) is a strided view: no contraction to run.
             axes = tuple(node.inputs[0].index(lab) for lab in node.output)
@@ -168,8 +166,8 @@ def _step(node: Expr, child_shapes: list[tuple], sizes: dict[str, int]) -> Calla
         expr = contract_expression(node.spec, *child_shapes, sizes=extra or None)
         if factor == 1.0:
             return expr
-        if not child_shapes:
-            return lambda: expr() * factor
+        if not child_shapes or not np.isfinite(factor):  # NaN (a mean of nothing) times
+            return lambda *args: expr(*args) * factor      # an empty operand would vanish
         # An einsum is linear in each operand: scale the smallest one, not the (possibly
         # much larger, e.g. diagonal-embedded) result.
         k = min(range(len(child_shapes)), key=lambda j: int(np.prod(child_shapes[j])))

@@ -221,9 +221,7 @@ def _step(backend: Backend, xp: Any, node: Expr, child_shapes: list[tuple], size
         value = _placed(backend, eval_with(node, [], sizes, xp), like)
         return lambda: value
     if isinstance(node, Einsum):
-        factor = node.scale
-        for d, p in node.factor_dims:
-            factor *= float(sizes[d]) ** p
+        factor = node.factor(sizes)
         carried = set("".join(node.inputs))
         extra = {lab: resolve_dim(node.sizes[lab], sizes) for lab in node.output if lab not in carried}
         plan = pairwise_plan(node.spec, child_shapes, extra or None)

@@ -237,10 +237,15 @@ class Einsum(Expr):
             out = contract_einsum(self.spec, *values, sizes=extra or None)
         else:  # the same planned pairwise order, run by the backend's einsum (or lowered)
             out = backend_contract(self.spec, values, xp, backend_of_namespace(xp), extra or None)
+        factor = self.factor(sizes)
+        return out * factor if factor != 1.0 else out
+
+    def factor(self, sizes: Mapping[str, int]) -> float | complex:
+        """``scale`` times the named sizes' powers (:func:`size_power`)."""
         factor = self.scale
         for d, p in self.factor_dims:
-            factor *= float(sizes[d]) ** p
-        return out * factor if factor != 1.0 else out
+            factor *= size_power(sizes[d], p)
+        return factor
 
     def __repr__(self) -> str:
         ops = ", ".join(nested_repr(c) for c in self.children)
@@ -323,6 +328,17 @@ class WithDims(Expr):
 
     def __repr__(self) -> str:
         return nested_repr(self.children[0])
+
+
+def size_power(size: int, power: int) -> float:
+    """``size ** power`` for a named size, NaN for a negative power of 0: such a factor is the
+    count a mean divides by, and the mean of no entries is 0 / 0 (numpy's ``mean`` of an
+    empty slice is NaN); NaN times the empty sum is NaN, silently, on every backend.
+
+    >>> size_power(4, -1), size_power(0, -1), size_power(0, 2)
+    (0.25, nan, 0.0)
+    """
+    return float(size) ** power if size or power > 0 else float("nan")
 
 
 def as_coeff(c: Any) -> float | complex:

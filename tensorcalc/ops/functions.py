@@ -138,7 +138,16 @@ def sum(x: Any, axis: Any = None) -> Any:
 
 
 def mean(x: Any, axis: Any = None) -> Any:
-    """Mean over ``axis``; named dimensions divide at evaluation."""
+    """Mean over ``axis``; named dimensions divide at evaluation. The mean over no entries
+    is NaN (0 / 0, numpy's value), silently and on every backend.
+
+    >>> import numpy as np
+    >>> from tensorcalc.ir import var
+    >>> mean(var("A", ("m", "n")), axis=1).evaluate(A=np.ones((2, 0)))
+    array([nan, nan])
+    >>> mean(var("A", (2, 0)), axis=1).evaluate(A=np.ones((2, 0)))
+    array([nan, nan])
+    """
     if not isinstance(x, Expr):
         return np.mean(x, axis=axis)
     axes = _axes(x, axis, "mean")
@@ -151,10 +160,9 @@ def mean(x: Any, axis: Any = None) -> Any:
             named.append((d, -1))
         else:
             count *= d
-    if count == 0:
-        raise TensorcalcError(f"mean over an empty axis of shape {x.shape}")
+    scale = 1.0 / count if count else float("nan")  # no entries: 0 / 0, as ir.size_power
     labels = LETTERS[: total.ndim]
-    return Einsum([labels], labels, [total], dict(zip(labels, total.shape)), 1.0 / count, named)
+    return Einsum([labels], labels, [total], dict(zip(labels, total.shape)), scale, named)
 
 
 def trace(x: Any) -> Any:

@@ -14,15 +14,17 @@ only array-API functions are called (no ``np.``, no methods but ``.dtype``; numb
 spelled ``xp.zeros_like(x)`` where the standard wants arrays). Elementwise and ``MATRIX``
 rows: ``"{}"`` or ``"{0}"`` (repeatable) is the argument; ``POW``: ``"{} ** {}"`` (argument,
 exponent). ``AXIS`` rows: one expression per line, with ``{x}`` the argument, ``{axis}`` the
-tuple of axes, ``{prev}`` the value of the line before and ``{peak}`` the max-shift, whose
-own lines are :data:`ARRAY_API_PEAK` (same placeholders; 0 where the maximum is not finite;
-the evaluator never runs a template on a zero-size argument: :func:`array_api_axis_function`).
+tuple of axes, ``{prev}`` the value of the line before, ``{lines[i]}`` the value of line ``i``
+and ``{peak}`` the max-shift, whose own lines are :data:`ARRAY_API_PEAK` (numpy:
+:data:`NUMPY_PEAK`; 0 where the maximum is not finite or the axes have no entries). The
+templates run without warnings on empty axes and on rows of infinities or NaN, and give
+what the numpy functions give there.
 The evaluator builds its callables from this column once (:func:`array_api_function`,
 :func:`array_api_axis_function`), and generated code prints it, so both share one spelling.
 
 >>> ELEMENTWISE["exp"].array_api.format("x")
 'xp.exp(x)'
->>> ARRAY_API_PEAK.splitlines()[1].format(prev="m")
+>>> ARRAY_API_PEAK.splitlines()[2].format(prev="m")
 'xp.where(xp.isfinite(m), m, xp.zeros_like(m))'
 
 ``derivative(f, node, x, y)`` returns ``f'(x)`` as an expression, given the builders ``f``
@@ -161,8 +163,10 @@ MATRIX: dict[str, Primitive] = _rows(
 # ``x``, the other axes batch; ``norm2`` and ``normalize`` act on every axis. Their nodes are
 # ``AxisFunc`` (``LogSumExp`` for logsumexp) and their VJPs are in the derivative rules.
 # ``code`` is one or more lines of numpy source: ``{x}`` is the argument, ``{axis}`` the
-# axes, ``{peak}`` the max-shift ``np.max(x.real, axis, keepdims=True)`` (0 where it is not
-# finite) and ``{prev}`` the value of the line before.
+# axes, ``{peak}`` the max-shift (:data:`NUMPY_PEAK`: the largest real part, 0 where it is not
+# finite), ``{prev}`` the value of the line before and ``{lines[i]}`` that of line ``i``.
+# The numpy functions and the templates give NaN silently where the value is 0 / 0 or
+# inf / inf (softmax of a row of -inf, an entry +inf); logsumexp of a row of -inf is -inf.
 
 
 def _peak(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -190,7 +194,7 @@ def logsumexp_numpy(x: Any, axis: Any = None) -> Any:
             return np.log(np.sum(np.exp(x), axis=axis))
     axes = _axes_of(x, axis)
     peak = _peak(x, axes)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
     return out.reshape(())[()] if axis is None else np.squeeze(out, axis=axes)
 
@@ -202,7 +206,8 @@ def softmax_numpy(x: Any, axis: Any = -1) -> np.ndarray:
         return np.exp(x)
     axes = _axes_of(x, axis)
     e = np.exp(x - _peak(x, axes))
-    return e / np.sum(e, axis=axes, keepdims=True)
+    with np.errstate(invalid="ignore"):  # 0 / 0 (a row of -inf), inf / inf (+inf): NaN
+        return e / np.sum(e, axis=axes, keepdims=True)
 
 
 def log_softmax_numpy(x: Any, axis: Any = -1) -> np.ndarray:
@@ -213,7 +218,7 @@ def log_softmax_numpy(x: Any, axis: Any = -1) -> np.ndarray:
         return x.copy()
     axes = _axes_of(x, axis)
     shifted = x - _peak(x, axes)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # -inf - -inf, inf - inf: NaN
         return shifted - np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True))
 
 
@@ -228,43 +233,68 @@ def normalize_numpy(x: Any, axis: Any = None) -> np.ndarray:
     """``x / norm2(x)``, and 0 where ``x`` is 0 (the subgradient of the norm there)."""
     x = _float(x)
     n = norm2_numpy(x)
-    return x / (n if n != 0 else np.ones((), n.dtype))
+    with np.errstate(invalid="ignore"):  # inf / inf: NaN
+        return x / (n if n != 0 else np.ones((), n.dtype))
 
 
 AXIS: dict[str, Primitive] = _rows(
+    # Each template is silent and exact on rows of infinities: a row of -inf has a sum of 0
+    # (its log is taken of 1 and replaced, 0 / 0 and -inf - -inf are spelled as NaN), a row
+    # holding +inf has an infinite sum (its +inf entries are NaN, as inf / inf and inf - inf
+    # give, the others 0 or -inf). Numpy-backed libraries would warn on each of these, and
+    # dask runs the template lazily, outside any errstate.
     Primitive("softmax", softmax_numpy, None,
-              "np.exp({x} - {peak})\n{prev} / np.sum({prev}, axis={axis}, keepdims=True)",
+              "np.exp({x} - {peak})\nnp.sum({prev}, axis={axis}, keepdims=True)\n"
+              "np.where(np.isinf({lines[0]}), np.nan, {lines[0]}) / np.where({prev} == 0, np.nan, {prev})",
               r"\operatorname{softmax}", "softmax",
               legend="∂softmax(z)_i/∂z_k = softmax(z)_i (δ_ik - softmax(z)_k)",
-              array_api="xp.exp({x} - {peak})\n{prev} / xp.sum({prev}, axis={axis}, keepdims=True)"),
+              array_api="xp.exp({x} - {peak})\nxp.sum({prev}, axis={axis}, keepdims=True)\n"
+                        "xp.where(xp.isinf({lines[0]}), xp.full_like({prev}, xp.nan), {lines[0]}) / "
+                        "xp.where({prev} == 0, xp.full_like({prev}, xp.nan), {prev})"),
     Primitive("log_softmax", log_softmax_numpy, None,
-              "{x} - {peak}\n{prev} - np.log(np.sum(np.exp({prev}), axis={axis}, keepdims=True))",
+              "{x} - {peak}\nnp.sum(np.exp({prev}), axis={axis}, keepdims=True)\n"
+              "np.where({lines[0]} == np.inf, np.nan, {lines[0]}) - "
+              "np.log(np.where({prev} == 0, np.nan, {prev}))",
               r"\log\operatorname{softmax}",
               legend="∂log_softmax(z)_i/∂z_k = δ_ik - softmax(z)_k",
               parser=("logsoftmax",),
-              array_api="{x} - {peak}\n"
-                        "{prev} - xp.log(xp.sum(xp.exp({prev}), axis={axis}, keepdims=True))"),
+              array_api="{x} - {peak}\nxp.sum(xp.exp({prev}), axis={axis}, keepdims=True)\n"
+                        "xp.where({lines[0]} == xp.inf, xp.full_like({prev}, xp.nan), {lines[0]}) - "
+                        "xp.log(xp.where({prev} == 0, xp.full_like({prev}, xp.nan), {prev}))"),
     Primitive("logsumexp", logsumexp_numpy, None,
-              "np.log(np.sum(np.exp({x} - {peak}), axis={axis})) + np.squeeze({peak}, axis={axis})",
+              "np.sum(np.exp({x} - {peak}), axis={axis})\n"
+              "np.where({prev} == 0, -np.inf, np.log(np.where({prev} == 0, 1, {prev})) + "
+              "np.squeeze({peak}, axis={axis}))",
               prime="softmax", legend="∂logsumexp(z)/∂z_k = softmax(z)_k", reduces=True,
-              array_api="xp.log(xp.sum(xp.exp({x} - {peak}), axis={axis})) + "
-                        "xp.squeeze({peak}, axis={axis})"),
+              array_api="xp.sum(xp.exp({x} - {peak}), axis={axis})\n"
+                        "xp.where({prev} == 0, xp.full_like({prev}, -xp.inf), "
+                        "xp.log(xp.where({prev} == 0, xp.ones_like({prev}), {prev})) + "
+                        "xp.squeeze({peak}, axis={axis}))"),
     Primitive("norm2", norm2_numpy, None, "np.sqrt(np.sum({x} * {x}))", r"\lVert", "‖",
               legend="∂‖z‖/∂z_k = z_k / ‖z‖ (0 at z = 0)", reduces=True,
               array_api="xp.sqrt(xp.sum({x} * {x}))"),
     Primitive("normalize", normalize_numpy, None,
-              "np.sqrt(np.sum({x} * {x}))\n{x} / np.where({prev} == 0, 1, {prev})",
+              "np.sqrt(np.sum({x} * {x}))\n"
+              "np.where(np.isinf({x}), np.nan, {x}) / np.where({prev} == 0, 1, {prev})",
               legend="∂(z/‖z‖)_i/∂z_k = (δ_ik - z_i z_k / ‖z‖²) / ‖z‖",
               array_api="xp.sqrt(xp.sum({x} * {x}))\n"
-                        "{x} / xp.where({prev} == 0, xp.ones_like({prev}), {prev})"),
+                        "xp.where(xp.isinf({x}), xp.full_like({prev}, xp.nan), {x}) / "
+                        "xp.where({prev} == 0, xp.ones_like({prev}), {prev})"),
 )
 
 
 # The max-shift ``{peak}`` of the ``array_api`` templates of ``AXIS`` rows, one expression per
-# line (``{prev}`` the line before): the largest real part, 0 where it is not finite.
+# line (``{prev}`` the line before): the largest real part, 0 where it is not finite or where
+# the axes have no entries (the standard's ``max`` has no ``initial``: it fails there).
 ARRAY_API_PEAK = (
-    f"xp.max(xp.real({{x}}) if {_COMPLEX.format('{x}')} else {{x}}, axis={{axis}}, keepdims=True)\n"
+    f"xp.real({{x}}) if {_COMPLEX.format('{x}')} else {{x}}\n"
+    "xp.max({prev}, axis={axis}, keepdims=True) if all({x}.shape[a] for a in {axis}) "
+    "else xp.sum({prev}, axis={axis}, keepdims=True)\n"
     "xp.where(xp.isfinite({prev}), {prev}, xp.zeros_like({prev}))")
+
+# The same for the numpy ``code`` templates (``initial``: no entries give -inf, then 0).
+NUMPY_PEAK = ("np.max({x}.real, axis={axis}, keepdims=True, initial=-np.inf)\n"
+              "np.where(np.isfinite({prev}), {prev}, 0.0)")
 
 
 def _source_function(params: str, body: str) -> Callable[..., Any]:
@@ -316,10 +346,12 @@ def array_api_axis_function(row: Primitive) -> Callable[[Any, Any, tuple[int, ..
     >>> array_api_axis_function(AXIS["logsumexp"])(xp, np.zeros((0, 2)), (0,))
     array([-inf, -inf])
     """
-    names = dict(x="x", axis="axis", peak="peak", prev="prev")
-    lines = [_source_function("xp, x, axis, peak, prev", line.format(**names))
-             for line in row.array_api.split("\n")]
-    peak_lines = [_source_function("xp, x, axis, peak, prev", line.format(**names))
+    params = "xp, x, axis, peak, prev, lines"
+    texts = row.array_api.split("\n")
+    names = dict(x="x", axis="axis", peak="peak", prev="prev",
+                 lines=[f"lines[{i}]" for i in range(len(texts))])
+    lines = [_source_function(params, line.format(**names)) for line in texts]
+    peak_lines = [_source_function(params, line.format(**names))
                   for line in ARRAY_API_PEAK.split("\n")] if "{peak}" in row.array_api else []
     empty = _over_no_entries(row) if row.reduces else None
 
@@ -333,9 +365,11 @@ def array_api_axis_function(row: Primitive) -> Callable[[Any, Any, tuple[int, ..
             return xp.full_like(xp.sum(x, axis=axes), empty)  # the sum: shape, dtype, device
         peak = prev = None
         for line in peak_lines:
-            peak = prev = line(xp, x, axes, None, prev)
+            peak = prev = line(xp, x, axes, None, prev, [])
+        values: list[Any] = []
         for line in lines:
-            prev = line(xp, x, axes, peak, prev)
+            prev = line(xp, x, axes, peak, prev, values)
+            values.append(prev)
         return prev
 
     return run
