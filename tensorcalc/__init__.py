@@ -25,9 +25,10 @@ from .version import __version__
 # first use of any other public name imports the whole package once, layer by layer, and
 # binds the names below (PEP 562). Name -> the module defining it ("" for the module itself).
 _EXPORTS: dict[str, tuple[str, str]] = {
-    **{name: ("contraction", name) for name in (
-        "ContractExpression", "contract_expression", "contract_path", "einsum_vjp",
-        "grad_subscripts")},
+    **{name: ("contraction", name) for name in ("contract_path", "einsum_vjp", "grad_subscripts")},
+    # the front doors taking any library's arrays (tensorcalc.backends.front, via api)
+    "ContractExpression": ("api", "ContractExpression"),
+    "contract_expression": ("api", "contract_expression"),
     "Expr": ("ir", "Expr"), "var": ("ir", "var"),
     **{name: ("ops.functions", name) for name in (
         "abs", "cos", "det", "diag", "exp", "heaviside", "inv", "log", "log1p", "log_softmax",

@@ -1,5 +1,7 @@
-"""The front door: ``tc.einsum`` sends arrays to the contraction layer and symbolic operands
-to the expression IR.
+"""The front doors: ``tc.einsum`` sends numpy arrays to the contraction layer, other
+libraries' arrays (torch, JAX, CuPy, dask, array-API) to :mod:`tensorcalc.backends.front`
+(their result is that library's array) and symbolic operands to the expression IR;
+``tc.contract_expression`` is :func:`tensorcalc.backends.front.contract_expression`.
 
 >>> import numpy as np
 >>> from tensorcalc.ir import var
@@ -15,6 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .backends.front import ContractExpression, contract_expression, einsum_foreign, foreign_backend
 from .contraction import contract
 from .einops_ext import einops_einsum_args
 from .ir import Expr, einsum as expr_einsum
@@ -42,7 +45,13 @@ def einsum(*args: Any, out: np.ndarray | None = None, optimize: Any = "auto",
             if given:
                 raise TypeError(f"{name}= is not supported with symbolic operands")
         return expr_einsum(subscripts, *operands, sizes=sizes)
+    backend = foreign_backend(operands)  # numpy operands pass in one type test each
+    if backend is not None:
+        return einsum_foreign(subscripts, operands, backend, optimize, sizes, dtype, out, order,
+                              casting)
     return contract.einsum_arrays(subscripts, operands, out, optimize, sizes, dtype, order, casting)
 
 
 einsum.__doc__ = contract.einsum.__doc__
+
+__all__ = ["einsum", "contract_expression", "ContractExpression"]

@@ -57,25 +57,26 @@ _PLANS: dict[tuple, PairwisePlan] = {}
 
 
 def pairwise_plan(subscripts: str, shapes: Sequence[tuple[int, ...]],
-                  sizes: Mapping[str, int] | None = None) -> PairwisePlan:
-    """The plan for ``subscripts`` over operands of ``shapes`` (cached)."""
-    key = (subscripts, tuple(shapes), tuple(sorted(sizes.items())) if sizes else None)
+                  sizes: Mapping[str, int] | None = None, optimize: Any = "auto") -> PairwisePlan:
+    """The plan for ``subscripts`` over operands of ``shapes`` (cached); ``optimize`` is a
+    value :func:`~tensorcalc.contraction.plan.optimize_key` returned (the path's strategy)."""
+    key = (subscripts, tuple(shapes), tuple(sorted(sizes.items())) if sizes else None, optimize)
     plan = _PLANS.get(key)
     if plan is None:
         spec = parse(subscripts, list(shapes), sizes)
         carried = set("".join(spec.inputs))
         reduced = "".join(dict.fromkeys(lab for lab in spec.output if lab in carried))
-        plan = PairwisePlan(spec, _steps(spec, reduced), reduced)
+        plan = PairwisePlan(spec, _steps(spec, reduced, optimize), reduced)
         remember(_PLANS, key, plan)
     return plan
 
 
-def _steps(spec: Spec, reduced: str) -> tuple:
+def _steps(spec: Spec, reduced: str, optimize: Any = "auto") -> tuple:
     """The path's steps with the labels each result keeps: those a later operand or the
     output needs, in the order the operands carry them (no transposed copy where a step only
     scales rows), the output's order at the last step."""
     labels = list(spec.inputs)
-    path = find_path(spec, "auto")
+    path = find_path(spec, optimize)
     steps = []
     for n, positions in enumerate(path):
         rest = [labels[k] for k in range(len(labels)) if k not in positions]

@@ -21,6 +21,10 @@ the work; two private pieces are needed besides:
   (:func:`einsum_subscripts`).
 * ``einops.packing.analyze_pattern``: the position of ``*`` in a pack/unpack pattern, with
   einops' checks (:func:`pack_axes`); public in name but not exported by einops.
+* ``einops.einops._prepare_transformation_recipe`` / ``_apply_recipe_array_api``: the body of
+  ``einops.array_api.reduce``, run by :data:`ARRAY_API` on a namespace that takes the list
+  shapes einops 0.8 passes to ``reshape``/``broadcast_to`` (the standard, and
+  ``array_api_strict``, want tuples).
 
 Everything else in tensorcalc sees plain Python data (:func:`parse_side`) or einops' public
 API. ``tests/test_einops_adapter.py`` imports each name of :data:`PRIVATE_NAMES` and checks the
@@ -37,7 +41,9 @@ from typing import Any, Callable, Mapping, Union
 
 from einops import EinopsError
 from einops._backends import AbstractBackend
-from einops.einops import _compactify_pattern_for_einsum
+from einops import array_api as einops_array_api
+from einops.einops import (_apply_recipe_array_api, _compactify_pattern_for_einsum,
+                           _prepare_transformation_recipe)
 from einops.packing import analyze_pattern
 from einops.parsing import AnonymousAxis, ParsedExpression, _ellipsis
 
@@ -49,6 +55,8 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("einops.parsing", "_ellipsis"),
     ("einops.einops", "_compactify_pattern_for_einsum"),
     ("einops.packing", "analyze_pattern"),
+    ("einops.einops", "_prepare_transformation_recipe"),
+    ("einops.einops", "_apply_recipe_array_api"),
 )
 
 #: Backend methods einops 0.8 calls for rearrange/reduce/repeat/einsum/pack, with the parameter
@@ -72,8 +80,8 @@ ELLIPSIS = "..."
 #: is a name, an anonymous size (int >= 2) or ``"..."`` (an ellipsis inside parentheses).
 Group = Union[str, tuple[Union[str, int], ...]]
 
-__all__ = ["BACKEND_METHODS", "ELLIPSIS", "EinopsError", "PRIVATE_NAMES", "define_backend",
-           "einsum_subscripts", "pack_axes", "parse_side"]
+__all__ = ["ARRAY_API", "BACKEND_METHODS", "ELLIPSIS", "EinopsError", "PRIVATE_NAMES",
+           "define_backend", "einsum_subscripts", "pack_axes", "parse_side"]
 
 
 def _axis(item: Any) -> str | int:
@@ -166,3 +174,65 @@ def _as_method(function: Callable[..., Any]) -> Callable[..., Any]:
 
     method.__name__ = getattr(function, "__name__", "method")
     return method
+
+
+class _TupleShapes:
+    """An array-API namespace whose ``reshape``/``broadcast_to`` also take list shapes."""
+
+    def __init__(self, xp: Any) -> None:
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+    def reshape(self, x: Any, shape: Any) -> Any:
+        return self._xp.reshape(x, tuple(shape))
+
+    def broadcast_to(self, x: Any, shape: Any) -> Any:
+        return self._xp.broadcast_to(x, tuple(shape))
+
+
+def _array_api_reduce(tensor: Any, pattern: str, reduction: Any, **axes_lengths: Any) -> Any:
+    """``einops.array_api.reduce``, its namespace taking list shapes (same messages)."""
+    if isinstance(tensor, list):
+        if not tensor:
+            raise TypeError("Einops can't be applied to an empty list")
+        xp = tensor[0].__array_namespace__()
+        tensor = xp.stack(tensor)
+    else:
+        xp = tensor.__array_namespace__()
+    try:
+        recipe = _prepare_transformation_recipe(pattern, reduction, axes_names=tuple(axes_lengths),
+                                                ndim=tensor.ndim)
+        return _apply_recipe_array_api(_TupleShapes(xp), recipe=recipe, tensor=tensor,
+                                       reduction_type=reduction,
+                                       axes_lengths=tuple(axes_lengths.items()))
+    except EinopsError as err:
+        raise EinopsError(f' Error while processing {reduction}-reduction pattern "{pattern}".\n'
+                          f" Input tensor shape: {tensor.shape}. Additional info: "
+                          f"{axes_lengths}.\n {err}") from None
+
+
+def _array_api_rearrange(tensor: Any, pattern: str, **axes_lengths: Any) -> Any:
+    return _array_api_reduce(tensor, pattern, "rearrange", **axes_lengths)
+
+
+def _array_api_repeat(tensor: Any, pattern: str, **axes_lengths: Any) -> Any:
+    return _array_api_reduce(tensor, pattern, "repeat", **axes_lengths)
+
+
+class _ArrayApiEinops:
+    """einops' functions for array-API libraries (driven by ``__array_namespace__``): those of
+    ``einops.array_api``, rearrange/reduce/repeat on a namespace that takes list shapes."""
+
+    rearrange = staticmethod(_array_api_rearrange)
+    reduce = staticmethod(_array_api_reduce)
+    repeat = staticmethod(_array_api_repeat)
+    pack = staticmethod(einops_array_api.pack)
+    unpack = staticmethod(einops_array_api.unpack)
+    asnumpy = staticmethod(einops_array_api.asnumpy)
+    __name__ = "einops.array_api"
+
+
+#: einops' functions for array-API libraries, as a module-like object (``ARRAY_API.rearrange``).
+ARRAY_API = _ArrayApiEinops()

@@ -3,7 +3,8 @@
 
 Each takes what its einops namesake takes and returns the same thing; einops does the work
 (on expressions through the backend of :mod:`tensorcalc.einops_ext.nodes`, so the results
-are differentiable). Mistakes raise :class:`~tensorcalc.einops_ext.rearrange.RearrangeError`
+are differentiable; on torch, JAX, CuPy and array-API arrays by einops' own backends, so the
+results are that library's arrays, see :func:`~tensorcalc.einops_ext.rearrange.foreign_input`). Mistakes raise :class:`~tensorcalc.einops_ext.rearrange.RearrangeError`
 with einops' message, which is both a ``TensorcalcError`` and an ``einops.EinopsError``.
 
 * :func:`pack` / :func:`unpack`: on expressions, joining is a sum of zero-padded embeddings
@@ -46,7 +47,7 @@ from ..evaluation import evaluate
 from ..ir import Expr, as_expr, variables
 from .adapter import einsum_subscripts, pack_axes
 from .nodes import SymbolicSize, reshape
-from .rearrange import RearrangeError, RearrangeNotImplementedError, stack_input
+from .rearrange import RearrangeError, RearrangeNotImplementedError, foreign_input, stack_input
 
 __all__ = ["asnumpy", "einops_einsum_args", "pack", "parse_shape", "unpack"]
 
@@ -71,13 +72,23 @@ def pack(tensors: Sequence[Any], pattern: str) -> tuple[Any, list[Shape]]:
     items = list(tensors)
     if not items:
         raise TypeError("pack needs at least one tensor")
-    if any(isinstance(t, Expr) for t in items):
+    function = einops_pack
+    foreign = foreign_input(items)  # another library's arrays: einops packs them as they are
+    if foreign is not None:
+        function = foreign[0].pack
+        items = foreign[1]
+    elif any(isinstance(t, Expr) for t in items):
         items = [as_expr(t if isinstance(t, Expr) else stack_input(t)) for t in items]
     else:
         items = [stack_input(t) for t in items]
     try:
-        packed, shapes = einops_pack(items, pattern)
+        packed, shapes = function(items, pattern)
     except (EinopsError, ValueError) as err:  # ValueError: numpy's concatenate
+        raise RearrangeError(_message(err, f'pack(..., "{pattern}") of shapes '
+                                           f"{[_shape(t) for t in items]}")) from None
+    except (RuntimeError, TypeError) as err:  # another library's concatenate (torch.cat...)
+        if foreign is None:
+            raise
         raise RearrangeError(_message(err, f'pack(..., "{pattern}") of shapes '
                                            f"{[_shape(t) for t in items]}")) from None
     return packed, [tuple(_dim(d) for d in shape) for shape in shapes]
@@ -98,7 +109,9 @@ def unpack(tensor: Any, packed_shapes: Sequence[Sequence[Any]], pattern: str) ->
     if isinstance(tensor, (list, tuple)):
         raise TypeError(f"unpack needs one tensor (the packed one), got a "
                         f"{type(tensor).__name__}")
-    tensor = stack_input(tensor)
+    foreign = foreign_input(tensor)
+    function = einops_unpack if foreign is None else foreign[0].unpack
+    tensor = stack_input(tensor) if foreign is None else tensor
     shapes = [tuple(shape) for shape in packed_shapes]
     try:
         if isinstance(tensor, Expr):
@@ -106,8 +119,12 @@ def unpack(tensor: Any, packed_shapes: Sequence[Sequence[Any]], pattern: str) ->
             if named is not None:
                 return named
             shapes = [tuple(SymbolicSize.of(d) for d in shape) for shape in shapes]
-        return einops_unpack(tensor, shapes, pattern)
+        return function(tensor, shapes, pattern)
     except EinopsError as err:
+        raise RearrangeError(_message(err, "")) from None
+    except RuntimeError as err:  # einops' failed split of a library's array (bare RuntimeError)
+        if foreign is None:
+            raise  # numpy's path unchanged
         raise RearrangeError(_message(err, "")) from None
 
 
@@ -144,7 +161,10 @@ def parse_shape(x: Any, pattern: str) -> dict[str, Any]:
     {'batch': 2, 'h': 5, 'w': 7}
     """
     _check_pattern(pattern, "parse_shape")
-    tensor = stack_input(x)
+    # another library's array: only its shape is read (no copy to numpy, a traced JAX value
+    # too), through a zero-stride numpy view of that shape
+    tensor = stack_input(x) if foreign_input(x) is None else np.broadcast_to(
+        np.empty(()), tuple(x.shape))
     try:
         parsed = einops_parse_shape(tensor, pattern)
     except RuntimeError as err:  # einops raises EinopsError and bare RuntimeErrors here
@@ -168,6 +188,12 @@ def asnumpy(x: Any) -> np.ndarray:
             raise TensorcalcError(f"asnumpy of an expression with variables {free}: evaluate "
                                   f"it with arrays for them, e.g. expr.evaluate({free[0]}=...)")
         return evaluate(x)
+    foreign = foreign_input(x)
+    if foreign is not None:  # einops' own conversion (torch: detached, moved to the CPU)
+        module, tensor = foreign
+        if isinstance(tensor, list):
+            return np.stack([module.asnumpy(t) for t in tensor])
+        return np.asarray(module.asnumpy(tensor))
     tensor = stack_input(x)
     if isinstance(tensor, list):  # a list holding expressions: stacked, as einops would
         return np.stack([asnumpy(item) for item in tensor])

@@ -13,6 +13,11 @@ may be passed by keyword), a list or tuple of tensors is stacked along a new fir
 
 * On numpy arrays (and array-likes, converted with ``numpy.asarray``) the call is delegated
   to einops' numpy backend.
+* On torch, JAX and CuPy arrays (or lists of them, numpy arrays in the list moved to that
+  library) the call is delegated to einops itself, so the result is einops' own: the
+  library's array, autograd and ``jax.jit`` intact. Other array-API libraries go through
+  einops' array-API path (:data:`.adapter.ARRAY_API`). See :data:`EINOPS_MODULES`; dask
+  arrays, which einops cannot run, still go through ``numpy.asarray``.
 * On expressions (:class:`~tensorcalc.ir.Expr`) einops drives tensorcalc's own backend
   (see :mod:`tensorcalc.einops_ext.adapter`): einops parses, validates and computes the shape
   arithmetic, and each step it asks for becomes a differentiable IR node:
@@ -81,19 +86,23 @@ from __future__ import annotations
 
 import functools
 import numbers
+import types
 from typing import Any, Callable, Union
 
+import einops
 import numpy as np
 from einops import rearrange as einops_rearrange, reduce as einops_reduce, repeat as einops_repeat
 
+from ..backends import backend_of, detect
 from ..errors import TensorcalcError
 from ..ir import Expr, as_expr
-from .adapter import ELLIPSIS, EinopsError, Group, parse_side
+from .adapter import ARRAY_API, ELLIPSIS, EinopsError, Group, parse_side
 from .nodes import (EXPR_REDUCTIONS, ExprBackend, ExtremumMask, ProdExcept,  # noqa: F401  (re-exported)
                            ReduceExtremum, ReduceProd, Reshape, SymbolicSize, reshape)
 
-__all__ = ["RearrangeError", "ReductionDtypeError", "ReductionError", "expand_anonymous_folds",
-           "rearrange", "reduce", "repeat", "reshape", "stack_input"]
+__all__ = ["EINOPS_MODULES", "RearrangeError", "ReductionDtypeError", "ReductionError",
+           "expand_anonymous_folds", "foreign_input", "rearrange", "reduce", "repeat", "reshape",
+           "stack_input"]
 
 Reduction = Union[str, Callable[[np.ndarray, tuple], np.ndarray]]
 
@@ -214,12 +223,53 @@ def _check_pattern(pattern: Any) -> None:
         raise TypeError(f"pattern must be a str like 'a b -> b a', got {type(pattern).__name__}")
 
 
+#: The einops module that runs each backend's arrays, so that results are exactly einops'
+#: (the library's arrays, its autograd and tracing intact): einops' own backends for the
+#: libraries it knows, ``einops.array_api`` (driven by ``__array_namespace__``; see
+#: :data:`.adapter.ARRAY_API`) for the other array-API libraries. dask has neither (no einops
+#: backend, no ``__array_namespace__``): its arrays go through ``numpy.asarray``, as before.
+#: einops' own functions, bound at import (a caller that later replaces ``einops.rearrange`` by
+#: ``tc.rearrange``, as code migrating to tensorcalc may, must not send us back to ourselves).
+EINOPS = types.SimpleNamespace(
+    __name__="einops", rearrange=einops_rearrange, reduce=einops_reduce, repeat=einops_repeat,
+    pack=einops.pack, unpack=einops.unpack, asnumpy=einops.asnumpy)
+EINOPS_MODULES: dict[str, Any] = {"torch": EINOPS, "jax": EINOPS, "cupy": EINOPS,
+                                  "array_api": ARRAY_API}
+
+
+def foreign_input(x: Any) -> tuple[Any, Any] | None:
+    """``(einops module, tensor)`` for another library's array (or a list or tuple holding
+    one, numpy arrays in it moved to that library, a tuple made a list as einops wants), or
+    None for numpy values, expressions and libraries einops cannot run.
+
+    >>> foreign_input([np.zeros(2), np.ones(2)]) is None   # numpy keeps its own path
+    True
+    """
+    items = list(x) if isinstance(x, (list, tuple)) else None
+    if items is None:
+        row = detect(x)
+        module = EINOPS_MODULES.get(row.name) if row is not None else None
+        return None if module is None else (module, x)
+    own = [t for t in items if detect(t) is not None]
+    if not own or any(_is_expression(t) for t in items):
+        return None
+    row = backend_of(own)  # two libraries in one list: TensorcalcError naming both
+    module = EINOPS_MODULES.get(row.name)
+    if module is None:
+        return None
+    return module, [t if detect(t) is not None else row.from_numpy(t, own[0]) for t in items]
+
+
 def _run(function: Callable[..., Any], x: Any, pattern: str, original: str,
          extra: tuple, sizes: dict[str, Any]) -> Any:
-    if isinstance(x, np.ndarray):  # the hot path: checks only what einops would not
+    foreign = None if isinstance(x, np.ndarray) else foreign_input(x)
+    if isinstance(x, np.ndarray) or foreign is not None:  # checks only what einops would not
         tensor = x
         if sizes:
             _checked_sizes(sizes, symbolic=False)
+        if foreign is not None:
+            module, tensor = foreign
+            function = getattr(module, function.__name__)
     else:
         tensor = stack_input(x)
         symbolic = not isinstance(tensor, np.ndarray)
