@@ -163,16 +163,27 @@ class Var(Expr):
 
 
 class Const(Expr):
-    """A numpy array (Python scalars become 0-d arrays)."""
+    """A numpy array (Python scalars become 0-d arrays), copied when the node is built.
+
+    >>> import numpy as np
+    >>> a = np.array([1.0, 2.0])
+    >>> c = Const(a)
+    >>> a[:] = 0.0
+    >>> c.value
+    array([1., 2.])
+    """
 
     __slots__ = ("value", "_key")
 
     def __init__(self, value: Any) -> None:
         arr = np.asarray(value)
-        if arr.dtype.kind in "biu":
-            arr = arr.astype(np.float64)
-        if arr.dtype.kind not in "fc":
+        if arr.dtype.kind not in "biufc":
             raise TypeError(f"constants must be numeric, got dtype {arr.dtype}")
+        # A copy, read-only: the value is the one at construction. An alias of the caller's
+        # array would change under the node's key (equal small constants merge by value)
+        # and under everything already folded from it.
+        arr = np.array(arr, dtype=np.float64 if arr.dtype.kind in "biu" else arr.dtype)
+        arr.flags.writeable = False
         self.value = arr
         # Small constants are keyed by value (so equal constants merge), large ones by identity.
         self._key = (arr.tobytes(), arr.dtype.str) if arr.size <= 256 else ("id", id(arr))

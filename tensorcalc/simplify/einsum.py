@@ -14,6 +14,7 @@ from ..ops import Func, MatFunc
 from ..labels import LETTERS
 from .core import is_shared, is_zero, simplify_rule, zeros
 from .cost import Cost, einsum_cost, largest, not_worse, spec_cost
+from .order import order_key
 
 _MAX_LABELS = len(LETTERS)
 # Flattening stops at this many operands: a long chain (an unrolled loop, a deep composition)
@@ -219,7 +220,8 @@ def _canonical(t: _Term) -> tuple[list[str], str, list[Expr], dict[str, Any]]:
         out = [order[l] for l in out]
         sizes = {order[l]: sizes[l] for l in order}
         ins = [sorted(s) if _is_symmetric(op) else s for s, op in zip(ins, ops)]
-        pairs = sorted(zip(ops, ins), key=lambda p: (p[0].uid, p[1]))
+        # a structural order (not the uid, a counter): the form does not depend on history
+        pairs = sorted(zip(ops, ins), key=lambda p: (order_key(p[0]), p[1]))
         ops, ins = [p[0] for p in pairs], [p[1] for p in pairs]
     order = _first_appearance(out, ins)
     letter = {l: LETTERS[k] for l, k in order.items()}

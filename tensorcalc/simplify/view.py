@@ -33,19 +33,34 @@ def simplified(expr: Expr) -> Expr:
 
 
 def simplified_all(exprs: Sequence[Expr]) -> list[Expr]:
-    """Several expressions simplified together (shared subtrees stay shared), each cached."""
+    """Each expression simplified on its own, each cached.
+
+    Not in one joint simplification: there a root's form could depend on the other roots
+    (a subexpression simplified first as a root of its own is flattened, where inside this
+    root, sharing an operand, it would stay nested), and the cache would then show what ran
+    before: ``evaluate([N, g])`` changed ``str(g)``. Structures equal across the results are
+    still one node (hash-consing), so evaluation computes them once.
+    """
     with _LOCK:
         cached = [_CACHE.get(e, _MISSING) for e in exprs]
-    if all(c is not _MISSING for c in cached):
-        return [e if c is None else c for e, c in zip(exprs, cached)]
-    out = simplify_all(list(exprs))
-    with _LOCK:
-        for e, s in zip(exprs, out):
-            if s is e:
-                _CACHE[e] = None  # the value must not hold its (weak) key alive
-            elif all(n is not e for n in topological([s])):
-                _CACHE[e] = s
+    out = []
+    for e, c in zip(exprs, cached):
+        if c is _MISSING:
+            c = _simplify_and_cache(e)
+        out.append(e if c is None else c)
     return out
+
+
+def _simplify_and_cache(e: Expr) -> Expr | None:
+    """The simplified form of ``e`` alone, cached; None when it is ``e`` itself."""
+    s = simplify_all([e])[0]
+    value = None if s is e else s
+    with _LOCK:
+        if value is None:
+            _CACHE[e] = None  # the value must not hold its (weak) key alive
+        elif all(n is not e for n in topological([s])):
+            _CACHE[e] = s
+    return value
 
 
 _MISSING = object()

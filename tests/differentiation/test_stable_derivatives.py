@@ -157,7 +157,7 @@ def test_binary_cross_entropy_written_with_logs_is_stable() -> None:
     p = special.expit(u)
     np.testing.assert_allclose(hess, X0.T @ np.diag(p * (1 - p)) @ X0, rtol=1e-9,
                                atol=1e-15 * np.max(np.abs(X0.T) @ np.abs(X0)))
-    assert tc.display.matrix_text(g) == "Xᵀ (σ(X w) ⊙ (1 - t) - t ⊙ (1 - σ(X w)))"
+    assert tc.display.matrix_text(g) == "Xᵀ ((1 - t) ⊙ σ(X w) - t ⊙ (1 - σ(X w)))"
     assert tc.display.matrix_text(H) == "Xᵀ diag(σ(X w) ⊙ (1 - σ(X w))) X"
 
 

@@ -31,7 +31,8 @@ def test_cross_entropy_and_its_gradient() -> None:
 
 
 def test_logistic_loss_gradient_and_hessian() -> None:
-    assert str(LOGISTIC) == 'einsum("i->", softplus(-einsum("i,ij,j->i", y, X, w)))'
+    # operands in the canonical (structural) order: variables by name, not creation order
+    assert str(LOGISTIC) == 'einsum("i->", softplus(-einsum("ij,j,i->i", X, w, y)))'
     g = tc.grad(LOGISTIC, "w")
     assert matrix_text(g) == "-Xᵀ (y ⊙ σ(-diag(y) X w))"
     H = tc.hessian(LOGISTIC, "w")
