@@ -22,6 +22,7 @@ array([ 3., 12.])
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ import numpy as np
 from ..contraction import contract as _contract
 from ..contraction.plan import optimize_key
 from ..errors import TensorcalcError
-from .pairwise import pairwise_plan
+from .pairwise import PairwisePlan, pairwise_plan
 from .table import Backend, backend_of, detect
 
 _AUTO = "auto"
@@ -69,8 +70,40 @@ def einsum_foreign(subscripts: str, operands: Sequence[Any], backend: Backend,
     if target is not None:
         arrays = [a if a.dtype == target else xp.astype(a, target) for a in arrays]
     key = optimize_key(optimize, len(arrays))
-    shapes = [tuple(int(d) for d in a.shape) for a in arrays]
-    return pairwise_plan(subscripts, shapes, sizes, key).run(arrays, xp, backend)
+    # while torch.compile traces, plan on the sizes that are 1 only (where numpy broadcasts):
+    # the library's einsum takes the others at run time, so one graph serves every size
+    unsized = backend.einsum is not None and backend.tracing is not None and backend.tracing()
+    shapes = [_shape(a, unsized) for a in arrays]
+    if sizes:  # plain ints (torch.compile may pass symbols), for the plan's key
+        sizes = {lab: _plain(n) for lab, n in sizes.items()}
+    plan = pairwise_plan(subscripts, shapes, sizes, key)
+    if unsized and plan.reduced != plan.spec.output:
+        # extended outputs are built to the planned sizes: those must be the real ones
+        plan = pairwise_plan(subscripts, [_shape(a) for a in arrays], sizes, key)
+    # the class's function on the plan, not ``plan.run(...)``: under torch.compile the plan is
+    # a constant of the graph (see pairwise_plan), on which dynamo cannot guard a method lookup
+    return PairwisePlan.run(plan, arrays, xp, backend)
+
+
+def _shape(a: Any, unsized: bool = False) -> tuple[int | None, ...]:
+    """The shape as Python ints by ``operator.index`` (torch.compile makes a size a guarded
+    constant by it, where ``int()`` keeps a symbol the plan cannot use); ``unsized``: None
+    for every size but 1."""
+    if unsized:
+        return tuple(1 if d == 1 else None for d in a.shape)
+    try:
+        return tuple(operator.index(d) for d in a.shape)
+    except TypeError:
+        raise TensorcalcError(f"einsum: an operand of shape {a.shape} has sizes that are not "
+                              f"known integers (a dask array with unknown chunks needs "
+                              f"compute_chunk_sizes())") from None
+
+
+def _plain(n: Any) -> Any:
+    try:
+        return operator.index(n)
+    except TypeError:
+        return n  # not a size: the parser names it
 
 
 def _refuse_numpy_only(backend: Backend, out: Any, order: Any) -> None:
@@ -182,7 +215,7 @@ class ContractExpression(_contract.ContractExpression):
             _refuse_numpy_only(row, out, _K)
         arrays = [row.from_numpy(_contract._as_array(op, k)) if converted else op
                   for k, op in enumerate(operands)]
-        shapes = [tuple(int(d) for d in a.shape) for a in arrays]
+        shapes = [_shape(a) for a in arrays]
         if shapes != self.shapes:
             raise TensorcalcError(f"contract_expression({self.subscripts!r}) was made for shapes "
                                   f"{self.shapes}, got {shapes}")

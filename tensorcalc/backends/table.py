@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import numbers
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -51,7 +52,14 @@ def _jax_put(out: Any, index: tuple, value: Any) -> Any:
 
 
 def _module_einsum(module: str) -> Callable[[], Einsum]:
-    return lambda: importlib.import_module(module).einsum
+    # sys.modules first: torch.compile (dynamo) cannot trace importlib.import_module, and the
+    # module is always loaded once one of its arrays has been met
+    return lambda: (sys.modules.get(module) or importlib.import_module(module)).einsum
+
+
+def _torch_compiling() -> bool:
+    # True while torch.compile (dynamo) traces the call: sizes may then be symbolic
+    return sys.modules["torch"].compiler.is_compiling()
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ class Backend:
     einsum: Callable[[], Einsum] | None  # its einsum (loaded on first use); None: by hand
     put: Put = _setitem                 # ``out[index] = value``, returning the array
     source: Source | None = None        # generated code's spelling; None: no to_source for it
+    tracing: Callable[[], bool] | None = None  # True while the library traces a call (sizes
+                                        # may be symbolic: planned without them); None: never
 
     def namespace(self, arrays: Iterable[Any] = ()) -> Any:
         """The array-API namespace of ``arrays`` (of this backend), or of the library."""
@@ -123,7 +133,8 @@ def _on_device_of(module: Any, value: np.ndarray, like: Any) -> Any:
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numpy", ("numpy",), "numpy", None, source=_NUMPY_SOURCE),
-    Backend("torch", ("torch",), "torch", _module_einsum("torch"), source=_TORCH_SOURCE),
+    Backend("torch", ("torch",), "torch", _module_einsum("torch"), source=_TORCH_SOURCE,
+            tracing=_torch_compiling),
     Backend("jax", ("jax", "jaxlib"), "jax.numpy", _module_einsum("jax.numpy"), _jax_put,
             source=_JAX_SOURCE),
     # CuPy and dask: generated code for them is the array_api source (it takes its namespace
