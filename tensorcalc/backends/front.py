@@ -200,6 +200,13 @@ class ContractExpression(_contract.ContractExpression):
         self._sizes = dict(sizes) if sizes else None
 
     def __call__(self, *operands: Any, out: Any = None, backend: str = _AUTO) -> Any:
+        if out is None and backend is _AUTO:
+            # numpy arrays of a planned dtype: straight to the plan (a JAX array has a numpy
+            # dtype too, hence the exact type test; None never matches a key)
+            plan = self._plans.get(tuple([op.dtype if type(op) is np.ndarray else None
+                                          for op in operands]))
+            if plan is not None:
+                return plan.execute(operands)
         if backend is _AUTO:
             row = foreign_backend(operands)
             if row is None:
