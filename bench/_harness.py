@@ -145,6 +145,21 @@ def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def reference_blas() -> contextlib.AbstractContextManager:
+    """Where a worker computes its check value: numpy's BLAS on one thread.
+
+    Threads a multithreaded BLAS call wakes keep polling for work afterwards (OpenBLAS for
+    about 0.1 s), on the cores the library timed next needs: a reference computed with them
+    slowed tensorcalc's two-thread steps in the 50 ms after it by 1.2-1.8x (measured on the
+    chain3 case), and a pass of the contraction suite times each case for 50-100 ms.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def relative_error(result: Any, reference: np.ndarray) -> float:
     """max |result - reference| / max |reference|: one number comparable across sizes."""
     result = np.asarray(result, dtype=np.result_type(reference, np.float64))

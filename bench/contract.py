@@ -226,7 +226,8 @@ def run_case(lib: str, runner: Runner, case: Case, budget: h.Budget) -> dict:
     if lib == "numpy" and case.naive_cost(quick) > _NAIVE_LIMIT:
         return h.entry(error=f"skip: {case.naive_cost(quick):.1e} index combinations unoptimized")
     arrays = case.arrays(quick)
-    reference = np.einsum(case.subscripts, *arrays, optimize=True)
+    with h.reference_blas():
+        reference = np.einsum(case.subscripts, *arrays, optimize=True)
     try:
         call, to_numpy = runner(case.subscripts, arrays)
         first, value = h.time_once(call)  # also the warm-up (and JAX's compile)

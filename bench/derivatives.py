@@ -494,7 +494,8 @@ def run_problem(lib: str, prepare: Callable, problem: Problem, budget: h.Budget)
     inputs = problem.inputs(budget.quick)
     if lib in _SCALAR_KINDS and "hessian" not in FAMILIES[problem.family].closed:
         return h.entry(error="skip: not a scalar function")
-    reference = _reference(lib, problem, inputs)
+    with h.reference_blas():
+        reference = _reference(lib, problem, inputs)
     try:
         prepared = prepare(problem, inputs)
         if prepared.value is None:

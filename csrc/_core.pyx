@@ -43,6 +43,7 @@ cdef extern from "pool.h" nogil:
     const int TC_POOL_THREADS
     void tc_pool_run(tc_item_fn fn, void* ctx, Py_ssize_t n, int nthreads)
     int tc_pool_workers()
+    long tc_pool_spin(long us)
     int tc_blas_threads()
     int tc_blas_enter()
     void tc_blas_leave(int held)
@@ -379,6 +380,14 @@ def _cuts():
     for k in range(5):
         CUT_COUNTS[k] = 0
     return counts
+
+
+def _pool_spin(us):
+    """Set how long (microseconds) an idle worker polls for the next job before it sleeps;
+    returns the previous value (tests and benchmarks compare 0 with the default)."""
+    if us < 0:
+        raise ValueError(f"spin must be at least 0 microseconds, got {us}")
+    return tc_pool_spin(us)
 
 
 def _pool_workers():
