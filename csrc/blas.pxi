@@ -289,38 +289,39 @@ cdef inline Py_ssize_t _edge(const GemmItems* t, Py_ssize_t r) noexcept nogil:
     return (t.length // t.unit) * r // t.nsplit * t.unit
 
 
-cdef int _pick_split(const Kernel* job, Py_ssize_t* length, Py_ssize_t* edge) noexcept nogil:
+cdef int _pick_split(const Kernel* job, Py_ssize_t* length, Py_ssize_t* edge,
+                     bint inner_ok) noexcept nogil:
     """Where to cut one product, and the least block edge (0 edge: do not cut).
 
     A matrix-vector product or a dot reads its matrix once: cut it so that each block is a
     run of whole contiguous rows (or columns) of it. A GEMM is cut where the extra traffic is
     least: row blocks re-read B (K x N), column blocks A (M x K), inner slabs write and sum
-    one M x N partial each.
+    one M x N partial each (not with ``inner_ok`` false: their scratch would be too big).
     """
     cdef Py_ssize_t M = job.C.rows, N = job.C.cols, K = job.A.cols
     cdef Py_ssize_t rows, cols, inner
     edge[0] = 8
     if M == 1 and N == 1:
         length[0] = K
-        return SPLIT_INNER
+        return SPLIT_INNER if inner_ok else SPLIT_NONE
     # (a few long rows or columns: pieces of the inner length instead)
     if N == 1:
-        if job.A.layout == ROW_MAJOR and M >= 16:
+        if M >= 16 and (job.A.layout == ROW_MAJOR or not inner_ok):
             length[0] = M
             return SPLIT_ROWS
         length[0] = K
-        return SPLIT_INNER
+        return SPLIT_INNER if inner_ok else SPLIT_NONE
     if M == 1:
-        if job.B.layout != ROW_MAJOR and N >= 16:
+        if N >= 16 and (job.B.layout != ROW_MAJOR or not inner_ok):
             length[0] = N
             return SPLIT_COLS
         length[0] = K
-        return SPLIT_INNER
+        return SPLIT_INNER if inner_ok else SPLIT_NONE
     # blocks narrower than this spend too much on packing the operand they share
     edge[0] = 64
     rows = _mul_sat(K, N) if M >= 2 * edge[0] else PY_SSIZE_T_MAX
     cols = _mul_sat(M, K) if N >= 2 * edge[0] else PY_SSIZE_T_MAX
-    inner = _mul_sat(2 * M, N) if K >= 2 * edge[0] else PY_SSIZE_T_MAX
+    inner = _mul_sat(2 * M, N) if K >= 2 * edge[0] and inner_ok else PY_SSIZE_T_MAX
     if rows == PY_SSIZE_T_MAX and cols == PY_SSIZE_T_MAX and inner == PY_SSIZE_T_MAX:
         edge[0] = 0
         return SPLIT_NONE
@@ -364,17 +365,22 @@ cdef bint _plan_items(GemmItems* t, const Kernel* job, int nthreads,
     t.split = SPLIT_NONE
     t.nsplit = 1
     if t.nbatch < target:
-        t.split = _pick_split(job, &length, &edge)
+        t.area = _mul_sat(M, N)
+        t.split = _pick_split(job, &length, &edge, True)
+        if t.split == SPLIT_INNER and _mul_sat(_mul_sat(t.area, t.nbatch * 2),
+                                               itemsize) > SCRATCH_LIMIT:
+            # even two partials per product are too big: cut rows or columns instead (a
+            # step left whole would run on one thread, BLAS being held at one)
+            t.split = _pick_split(job, &length, &edge, False)
         if t.split != SPLIT_NONE:
             want = (target + t.nbatch - 1) // t.nbatch
             t.nsplit = min(want, length // edge)
+            if t.split == SPLIT_INNER:    # as many partials as the scratch allows
+                t.nsplit = min(t.nsplit, SCRATCH_LIMIT // max(
+                    _mul_sat(_mul_sat(t.area, t.nbatch), itemsize), 1))
             if t.nbatch == 1 and t.nsplit > nthreads:
                 t.nsplit -= t.nsplit % nthreads   # 3 blocks on 2 threads take 2 rounds
             t.length = length
-            t.area = _mul_sat(M, N)
-            if t.split == SPLIT_INNER and _mul_sat(_mul_sat(t.area, t.nbatch * t.nsplit),
-                                                   itemsize) > SCRATCH_LIMIT:
-                t.nsplit = 1
             if t.nsplit >= 2:
                 t.unit = 8 if length // t.nsplit >= 64 else 1
         if t.nsplit < 2:
