@@ -124,6 +124,10 @@ class Backend:
 
 
 def _on_device_of(module: Any, value: np.ndarray, like: Any) -> Any:
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        # a read-only array (an expression's constant): torch would share its memory and warn
+        # that writing to the tensor is undefined; the library gets its own copy instead
+        value = value.copy()
     try:
         device = array_api_compat.device(like)
     except Exception:  # a traced JAX value has no device: the trace places it
