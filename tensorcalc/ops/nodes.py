@@ -43,12 +43,10 @@ class Func(Expr):
         return (self.name, self.param)
 
     def eval_node(self, x: np.ndarray, sizes: Mapping[str, int], xp: Any = np) -> np.ndarray:
-        if xp is not np:
-            if self.name == "pow":
-                return power_array_api(xp, x, self.param)
-            return _ELEMENTWISE_XP[self.name](xp, x)
         if self.name == "pow":
-            return power_numpy(x, self.param)
+            return power_array_api(xp, x, self.param)
+        if xp is not np:
+            return _ELEMENTWISE_XP[self.name](xp, x)
         return ELEMENTWISE[self.name].numpy(x)
 
     def __repr__(self) -> str:

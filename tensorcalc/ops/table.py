@@ -138,14 +138,9 @@ POW = Primitive("pow", np.power, lambda f, n, x, y: n.param * f.power(x, n.param
 
 
 def power_numpy(x: np.ndarray, p: float) -> np.ndarray:
-    """``x ** p`` the way generated code writes it (exact for the common exponents)."""
-    if p == 2:
-        return x * x
-    if p == -1:
-        return 1.0 / x
-    if p == 0.5:
-        return np.sqrt(x)
-    return np.power(x, p)
+    """``x ** p`` the way generated code writes it (exact for the common exponents): numpy's
+    case of :func:`power_array_api`."""
+    return power_array_api(np, x, p)
 
 
 # Matrix functions of the last two axes (leading axes batch); derivatives in the VJP rules.
@@ -313,7 +308,13 @@ def array_api_function(row: Primitive) -> Callable[[Any, Any], Any]:
 
 
 def power_array_api(xp: Any, x: Any, p: float) -> Any:
-    """``x ** p`` as :func:`power_numpy` writes it, for any array-API namespace."""
+    """``x ** p`` the way generated code writes it, for any array-API namespace (numpy
+    included): ``x * x``, ``1 / x`` and ``sqrt`` for the common exponents, exact and fast.
+
+    >>> import numpy as np
+    >>> power_array_api(np, np.array([4.0, 9.0], np.float32), 0.5)
+    array([2., 3.], dtype=float32)
+    """
     if p == 2:
         return x * x
     if p == -1:
